@@ -1,0 +1,8 @@
+//go:build !unix
+
+package onnx
+
+import "io/fs"
+
+// linkCount is unknown on this system.
+func linkCount(fs.FileInfo) uint64 { return 0 }
