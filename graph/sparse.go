@@ -79,4 +79,3 @@ func SparseBytes(t *tensor.Tensor) int64 {
 	}
 	return int64(nnz) * 12
 }
-
