@@ -1,0 +1,442 @@
+package kernels
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Register tile and cache blocking (see doc.go for how they were chosen).
+const (
+	mr = 6  // rows of the micro-tile
+	nr = 16 // columns of the micro-tile (two YMM registers)
+
+	kcBlock = 256  // depth of a packed panel: an A and a B sliver fit L1
+	mcBlock = 144  // rows of a packed A block (mcBlock×kcBlock ≈ 144 KiB, L2)
+	ncBlock = 4096 // columns of a packed B panel (kcBlock×ncBlock = 4 MiB, L3)
+
+	// minParallelWork is the smallest m·n·k handed to more than one
+	// goroutine; below it the hand-off costs more than it saves.
+	minParallelWork = 1 << 18
+)
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
+// where op(X) is X or Xᵀ, op(A) is m×k, op(B) is k×n and C is m×n.
+//
+// A is stored as m×k (k×m if transA) with row stride lda, B as k×n (n×k
+// if transB) with row stride ldb, and C as m×n with row stride ldc. As in
+// BLAS, beta == 0 overwrites C without reading it (NaN in C does not
+// propagate) and alpha == 0 does not read A or B. Sgemm panics on negative
+// sizes, strides smaller than a row, or slices too short for their shape.
+//
+// Large products are split across up to runtime.GOMAXPROCS goroutines;
+// packing buffers come from a sync.Pool, so steady-state calls do not
+// allocate.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	SgemmEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// SgemmEpilogue is Sgemm followed by ep (which may be nil): it computes
+// C = ep.Act(alpha·op(A)·op(B) + beta·C + ep.Bias), applying the bias and
+// activation to each tile while it is still in cache.
+func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMatrix("Sgemm", "a", ar, ac, a, lda)
+	checkMatrix("Sgemm", "b", br, bc, b, ldb)
+	checkMatrix("Sgemm", "c", m, n, c, ldc)
+	if ep.noop() {
+		ep = nil
+	} else if ep.Bias != nil {
+		if ep.BiasPerRow {
+			checkLen("Sgemm bias", len(ep.Bias), m)
+		} else {
+			checkLen("Sgemm bias", len(ep.Bias), n)
+		}
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+
+	if k == 0 || alpha == 0 {
+		for i := 0; i < m; i++ {
+			scaleRow(beta, c[i*ldc:i*ldc+n])
+		}
+		if ep != nil {
+			ep.apply(c, ldc, 0, 0, m, n)
+		}
+		return
+	}
+	if m == 1 {
+		gemvRow(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c[:n], ep)
+		return
+	}
+
+	g := ctxPool.Get().(*gemmCtx)
+	*g = gemmCtx{
+		transA: transA, transB: transB,
+		m: m, n: n, k: k,
+		alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+		ep:   ep,
+		work: g.work,
+	}
+	g.split(runtime.GOMAXPROCS(0))
+	g.parallel()
+	g.a, g.b, g.c, g.ep = nil, nil, nil, nil
+	ctxPool.Put(g)
+}
+
+// checkMatrix panics unless s can hold a rows×cols row-major matrix with
+// row stride ld.
+func checkMatrix(fn, name string, rows, cols int, s []float32, ld int) {
+	if rows < 0 || cols < 0 {
+		panic(fmt.Sprintf("kernels: %s: %s has negative shape %d×%d", fn, name, rows, cols))
+	}
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("kernels: %s: ld%s = %d < max(1, %d)", fn, name, ld, cols))
+	}
+	if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("kernels: %s: len(%s) = %d < %d for a %d×%d matrix with stride %d",
+			fn, name, len(s), (rows-1)*ld+cols, rows, cols, ld))
+	}
+}
+
+// scaleRow computes x *= beta, writing zeros when beta == 0.
+func scaleRow(beta float32, x []float32) {
+	switch beta {
+	case 0:
+		clear(x)
+	case 1:
+	default:
+		scale(beta, x)
+	}
+}
+
+// gemvRow is the m == 1 case: one row of C, where packing B would cost as
+// much as the product. It streams B once, with Axpy over B's rows or Dot
+// with its columns (transB).
+func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ep *Epilogue) {
+	var g *gemmCtx
+	arow := a[:k]
+	if transA && lda != 1 {
+		// op(A) is column 0 of the k×1 matrix A: gather it.
+		g = ctxPool.Get().(*gemmCtx)
+		if len(g.work) == 0 {
+			g.work = make([]workerBuf, 1)
+		}
+		w := &g.work[0]
+		w.apack = growAligned(w.apack, k)
+		arow = w.apack[:k]
+		for p := range arow {
+			arow[p] = a[p*lda]
+		}
+	}
+	if transB {
+		for j := range c {
+			s := alpha * dot(arow, b[j*ldb:j*ldb+k])
+			if beta != 0 {
+				s += beta * c[j]
+			}
+			c[j] = s
+		}
+	} else {
+		scaleRow(beta, c)
+		for p, v := range arow {
+			if v != 0 {
+				axpy(alpha*v, b[p*ldb:p*ldb+n], c)
+			}
+		}
+	}
+	if ep != nil {
+		ep.apply(c, len(c), 0, 0, 1, n)
+	}
+	if g != nil {
+		ctxPool.Put(g)
+	}
+}
+
+// gemmCtx carries one Sgemm call through its goroutines; it and its
+// buffers are recycled through ctxPool.
+type gemmCtx struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+	ep             *Epilogue
+
+	nt        int  // goroutines in use
+	splitRows bool // partition rows (else columns) among them
+	units     int  // row slivers (mr) or column slivers (nr) to partition
+
+	work []workerBuf // one per goroutine
+	wg   sync.WaitGroup
+}
+
+// workerBuf holds one goroutine's packing buffers.
+type workerBuf struct {
+	apack []float32 // mc×kc A block, mr-row slivers
+	bpack []float32 // kc×nc B panel, nr-column slivers
+	tmp   [mr * nr]float32
+}
+
+var ctxPool = sync.Pool{New: func() any { return new(gemmCtx) }}
+
+// split chooses the number of goroutines and whether they share out rows
+// or columns of C: whichever wastes less in the last, partial share. Rows
+// win ties, since then only the (cheaper, copy-only) B packing is repeated.
+func (g *gemmCtx) split(procs int) {
+	rs := (g.m + mr - 1) / mr
+	cs := (g.n + nr - 1) / nr
+	nt := min(procs, max(1, g.m*g.n*g.k/minParallelWork), max(rs, cs))
+	g.nt, g.splitRows, g.units = 1, true, rs
+	if nt <= 1 {
+		return
+	}
+	eff := func(u int) float64 { return float64(u) / float64(nt*((u+nt-1)/nt)) }
+	if eff(cs) > eff(rs) {
+		g.splitRows, g.units = false, cs
+	}
+	g.nt = min(nt, g.units)
+}
+
+// parallel runs share t of the product on goroutine t, the caller taking
+// share 0.
+func (g *gemmCtx) parallel() {
+	for len(g.work) < g.nt {
+		g.work = append(g.work, workerBuf{})
+	}
+	if g.nt == 1 {
+		g.run(0)
+		return
+	}
+	startWorkers(g.nt - 1)
+	g.wg.Add(g.nt - 1)
+	for t := 1; t < g.nt; t++ {
+		taskCh <- task{g, t}
+	}
+	g.run(0)
+	g.wg.Wait()
+}
+
+// run computes share t: a contiguous range of whole row or column slivers.
+func (g *gemmCtx) run(t int) {
+	u0, u1 := g.units*t/g.nt, g.units*(t+1)/g.nt
+	if g.splitRows {
+		g.blocked(&g.work[t], min(u0*mr, g.m), min(u1*mr, g.m), 0, g.n)
+	} else {
+		g.blocked(&g.work[t], 0, g.m, min(u0*nr, g.n), min(u1*nr, g.n))
+	}
+}
+
+// blocked is the Goto/BLIS loop nest over rows [i0, i1) and columns
+// [j0, j1) of C:
+//
+//	for jc (ncBlock columns):
+//		for pc (kcBlock depth):   pack op(B)[pc:, jc:] into bpack
+//			for ic (mcBlock rows): pack op(A)[ic:, pc:] into apack
+//				for jr (nr), ir (mr): micro-kernel on one mr×nr tile
+func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
+	if i0 >= i1 || j0 >= j1 {
+		return
+	}
+	kcMax := min(kcBlock, g.k)
+	w.bpack = growAligned(w.bpack, kcMax*roundUp(min(ncBlock, j1-j0), nr))
+	w.apack = growAligned(w.apack, kcMax*roundUp(min(mcBlock, i1-i0), mr))
+	for jc := j0; jc < j1; jc += ncBlock {
+		nc := min(ncBlock, j1-jc)
+		for pc := 0; pc < g.k; pc += kcBlock {
+			kc := min(kcBlock, g.k-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			last := pc+kc == g.k
+			for s := 0; s*nr < nc; s++ {
+				packB(w.bpack[s*kc*nr:(s+1)*kc*nr], g.b, g.ldb, g.transB, pc, kc, jc+s*nr, min(nr, nc-s*nr))
+			}
+			for ic := i0; ic < i1; ic += mcBlock {
+				mc := min(mcBlock, i1-ic)
+				for r := 0; r < mc; r += mr {
+					packA(w.apack[r*kc:(r+mr)*kc], g.a, g.lda, g.transA, g.alpha, ic+r, min(mr, mc-r), pc, kc)
+				}
+				g.macro(w, kc, beta, last, ic, mc, jc, nc)
+			}
+		}
+	}
+}
+
+// macro multiplies the packed mc×kc A block by the packed kc×nc B panel
+// into C[ic:ic+mc, jc:jc+nc], one mr×nr tile at a time. Partial edge tiles
+// go through w.tmp.
+func (g *gemmCtx) macro(w *workerBuf, kc int, beta float32, last bool, ic, mc, jc, nc int) {
+	c, ldc := g.c, g.ldc
+	for s := 0; s*nr < nc; s++ {
+		j := jc + s*nr
+		cols := min(nr, nc-s*nr)
+		bp := w.bpack[s*kc*nr : (s+1)*kc*nr]
+		for r := 0; r < mc; r += mr {
+			i := ic + r
+			rows := min(mr, mc-r)
+			ap := w.apack[r*kc : (r+mr)*kc]
+			if rows == mr && cols == nr {
+				microKernel(kc, ap, bp, c[i*ldc+j:], ldc, beta)
+			} else {
+				microKernel(kc, ap, bp, w.tmp[:], nr, 0)
+				for ii := 0; ii < rows; ii++ {
+					dst := c[(i+ii)*ldc+j : (i+ii)*ldc+j+cols]
+					src := w.tmp[ii*nr : ii*nr+cols]
+					if beta == 0 {
+						copy(dst, src)
+					} else {
+						for jj, v := range src {
+							dst[jj] = beta*dst[jj] + v
+						}
+					}
+				}
+			}
+			if last && g.ep != nil {
+				g.ep.apply(c, ldc, i, j, rows, cols)
+			}
+		}
+	}
+}
+
+// packB copies the kc×cols block of op(B) at (p0, j0) into dst as kc rows
+// of nr values, zero-padding columns cols..nr-1:
+//
+//	dst[p*nr+j] = op(B)[p0+p][j0+j]
+func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
+	dst = dst[:kc*nr]
+	if !transB {
+		if cols == nr {
+			for p := 0; p < kc; p++ {
+				o := (p0+p)*ldb + j0
+				*(*[nr]float32)(dst[p*nr:]) = [nr]float32(b[o : o+nr])
+			}
+			return
+		}
+		for p := 0; p < kc; p++ {
+			o := (p0+p)*ldb + j0
+			d := dst[p*nr : p*nr+nr]
+			copy(d, b[o:o+cols])
+			clear(d[cols:])
+		}
+		return
+	}
+	for j := 0; j < cols; j++ {
+		o := (j0+j)*ldb + p0
+		for p, v := range b[o : o+kc] {
+			dst[p*nr+j] = v
+		}
+	}
+	if cols < nr {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*nr+cols : p*nr+nr])
+		}
+	}
+}
+
+// packA copies alpha times the rows×kc block of op(A) at (i0, p0) into dst
+// as kc groups of mr values, zero-padding rows rows..mr-1:
+//
+//	dst[p*mr+i] = alpha * op(A)[i0+i][p0+p]
+func packA(dst, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, kc int) {
+	dst = dst[:kc*mr]
+	if transA {
+		for p := 0; p < kc; p++ {
+			o := (p0+p)*lda + i0
+			d := dst[p*mr : p*mr+mr]
+			for i, v := range a[o : o+rows] {
+				d[i] = alpha * v
+			}
+			clear(d[rows:])
+		}
+		return
+	}
+	if rows == mr {
+		o := i0*lda + p0
+		r0 := a[o : o+kc]
+		r1 := a[o+lda : o+lda+kc]
+		r2 := a[o+2*lda : o+2*lda+kc]
+		r3 := a[o+3*lda : o+3*lda+kc]
+		r4 := a[o+4*lda : o+4*lda+kc]
+		r5 := a[o+5*lda : o+5*lda+kc]
+		for p := range r0 {
+			d := dst[p*mr : p*mr+mr : p*mr+mr]
+			d[0] = alpha * r0[p]
+			d[1] = alpha * r1[p]
+			d[2] = alpha * r2[p]
+			d[3] = alpha * r3[p]
+			d[4] = alpha * r4[p]
+			d[5] = alpha * r5[p]
+		}
+		return
+	}
+	for i := 0; i < rows; i++ {
+		o := (i0+i)*lda + p0
+		for p, v := range a[o : o+kc] {
+			dst[p*mr+i] = alpha * v
+		}
+	}
+	for p := 0; p < kc; p++ {
+		clear(dst[p*mr+rows : p*mr+mr])
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// growAligned returns a slice of length n whose first element is 64-byte
+// (cache line) aligned, reusing s when it is large enough.
+func growAligned(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	buf := make([]float32, n+16)
+	off := int((64 - uintptr(unsafe.Pointer(&buf[0]))&63) & 63 / 4)
+	return buf[off : off+n : off+n]
+}
+
+// The worker pool: long-lived goroutines so that a parallel Sgemm hands
+// off work without allocating (a go statement allocates its closure).
+type task struct {
+	g *gemmCtx
+	t int
+}
+
+var (
+	workersMu sync.Mutex
+	workers   int
+	taskCh    = make(chan task, 64)
+)
+
+func startWorkers(n int) {
+	workersMu.Lock()
+	for workers < n {
+		workers++
+		go worker()
+	}
+	workersMu.Unlock()
+}
+
+func worker() {
+	for tk := range taskCh {
+		tk.g.run(tk.t)
+		tk.g.wg.Done()
+	}
+}

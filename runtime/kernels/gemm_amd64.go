@@ -1,0 +1,49 @@
+//go:build !purego && !noasm
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2FMA selects the AVX2+FMA assembly kernels. Tests switch it off to
+// compare the assembly against the generic Go code.
+var useAVX2FMA bool
+
+func init() {
+	useAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+}
+
+// kernel6x16AVX2 computes one 6×16 tile of C from a packed A sliver (k
+// groups of 6 values, see packA) and a packed B sliver (k groups of 16
+// values, see packB). It is
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// beta == 0 (of either sign) overwrites C without reading it.
+//
+//go:noescape
+func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32)
+
+// microKernel dispatches the 6×16 micro-kernel; c must hold 5*ldc+16
+// elements and a, b at least k*mr and k*nr.
+func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
+	if useAVX2FMA {
+		_ = a[k*mr-1]
+		_ = b[k*nr-1]
+		_ = c[5*ldc+nr-1]
+		kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, beta)
+		return
+	}
+	kernelGeneric(k, a, b, c, ldc, beta)
+}

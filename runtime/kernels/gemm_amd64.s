@@ -1,0 +1,136 @@
+//go:build !purego && !noasm
+
+#include "textflag.h"
+
+// KSTEP performs one rank-1 update of the 6×16 accumulator tile held in
+// Y0..Y11 (two YMM registers per row) from the packed A sliver at SI+ao
+// (6 values) and the packed B sliver at DI+bo (16 values).
+#define KSTEP(ao, bo) \
+	VMOVUPS      bo(DI), Y12;      \
+	VMOVUPS      bo+32(DI), Y13;   \
+	VBROADCASTSS ao(SI), Y14;      \
+	VFMADD231PS  Y12, Y14, Y0;     \
+	VFMADD231PS  Y13, Y14, Y1;     \
+	VBROADCASTSS ao+4(SI), Y15;    \
+	VFMADD231PS  Y12, Y15, Y2;     \
+	VFMADD231PS  Y13, Y15, Y3;     \
+	VBROADCASTSS ao+8(SI), Y14;    \
+	VFMADD231PS  Y12, Y14, Y4;     \
+	VFMADD231PS  Y13, Y14, Y5;     \
+	VBROADCASTSS ao+12(SI), Y15;   \
+	VFMADD231PS  Y12, Y15, Y6;     \
+	VFMADD231PS  Y13, Y15, Y7;     \
+	VBROADCASTSS ao+16(SI), Y14;   \
+	VFMADD231PS  Y12, Y14, Y8;     \
+	VFMADD231PS  Y13, Y14, Y9;     \
+	VBROADCASTSS ao+20(SI), Y15;   \
+	VFMADD231PS  Y12, Y15, Y10;    \
+	VFMADD231PS  Y13, Y15, Y11
+
+// STOREROW writes accumulator row (lo, hi) to DX, optionally adding
+// beta (Y15) times the old value, then advances DX by one row (R8 bytes).
+#define STOREROW(lo, hi) \
+	VMOVUPS lo, (DX);   \
+	VMOVUPS hi, 32(DX); \
+	ADDQ    R8, DX
+
+#define ACCROW(lo, hi) \
+	VFMADD231PS (DX), Y15, lo;   \
+	VFMADD231PS 32(DX), Y15, hi; \
+	VMOVUPS     lo, (DX);        \
+	VMOVUPS     hi, 32(DX);      \
+	ADDQ        R8, DX
+
+// func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32)
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-44
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	// Touch the six C rows early so the store epilogue does not stall.
+	MOVQ       DX, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+	ADDQ       R8, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 60(R9)
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail
+
+loop4:
+	PREFETCHT0 384(DI)
+	KSTEP(0, 0)
+	KSTEP(24, 64)
+	PREFETCHT0 448(DI)
+	KSTEP(48, 128)
+	KSTEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  loop4
+
+tail:
+	ANDQ $3, CX
+	JZ   store
+
+loop1:
+	KSTEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop1
+
+store:
+	MOVL beta+40(FP), AX
+	ANDL $0x7fffffff, AX
+	JZ   overwrite
+
+	VBROADCASTSS beta+40(FP), Y15
+	ACCROW(Y0, Y1)
+	ACCROW(Y2, Y3)
+	ACCROW(Y4, Y5)
+	ACCROW(Y6, Y7)
+	ACCROW(Y8, Y9)
+	ACCROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+overwrite:
+	STOREROW(Y0, Y1)
+	STOREROW(Y2, Y3)
+	STOREROW(Y4, Y5)
+	STOREROW(Y6, Y7)
+	STOREROW(Y8, Y9)
+	STOREROW(Y10, Y11)
+	VZEROUPPER
+	RET

@@ -1,0 +1,60 @@
+package kernels
+
+// kernelGeneric is the reference 6×16 micro-kernel (see kernel6x16AVX2 for
+// the packed layouts):
+//
+//	for i := 0; i < 6; i++ {
+//		for j := 0; j < 16; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += a[p*6+i] * b[p*16+j]
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = s
+//			} else {
+//				c[i*ldc+j] = beta*c[i*ldc+j] + s
+//			}
+//		}
+//	}
+//
+// It walks the tile in 2×4 blocks so that the eight accumulators and the
+// operands stay in registers.
+func kernelGeneric(k int, a, b, c []float32, ldc int, beta float32) {
+	a = a[:k*mr]
+	b = b[:k*nr]
+	_ = c[5*ldc+nr-1]
+	for i := 0; i < mr; i += 2 {
+		for j := 0; j < nr; j += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13 float32
+			for p := 0; p < k; p++ {
+				ap := a[p*mr+i : p*mr+i+2 : p*mr+i+2]
+				bp := b[p*nr+j : p*nr+j+4 : p*nr+j+4]
+				a0, a1 := ap[0], ap[1]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				c00 += a0 * b0
+				c01 += a0 * b1
+				c02 += a0 * b2
+				c03 += a0 * b3
+				c10 += a1 * b0
+				c11 += a1 * b1
+				c12 += a1 * b2
+				c13 += a1 * b3
+			}
+			r0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
+			r1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
+			if beta == 0 {
+				r0[0], r0[1], r0[2], r0[3] = c00, c01, c02, c03
+				r1[0], r1[1], r1[2], r1[3] = c10, c11, c12, c13
+			} else {
+				r0[0] = beta*r0[0] + c00
+				r0[1] = beta*r0[1] + c01
+				r0[2] = beta*r0[2] + c02
+				r0[3] = beta*r0[3] + c03
+				r1[0] = beta*r1[0] + c10
+				r1[1] = beta*r1[1] + c11
+				r1[2] = beta*r1[2] + c12
+				r1[3] = beta*r1[3] + c13
+			}
+		}
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !amd64 || purego || noasm
+
+package kernels
+
+// useAVX2FMA is always false without the amd64 assembly; it exists so that
+// tests can toggle it on every build.
+var useAVX2FMA = false
+
+// microKernel forwards to kernelGeneric.
+func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
+	kernelGeneric(k, a, b, c, ldc, beta)
+}
