@@ -85,7 +85,7 @@ func printInspect(w io.Writer, path string, r *inspect.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "layer\top\tweight shape\tparams\tMACs\tbytes\tzeros\t\n")
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f%%\t\n", l.Name, l.Op, dimsString(l.WeightShape), l.Params, l.MACs, l.Bytes, 100*l.ZeroFraction)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f%%\t\n", l.Name, l.Op, inspect.FormatDims(l.WeightShape), l.Params, l.MACs, l.Bytes, 100*l.ZeroFraction)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%s: %s params, %s MACs per sample, %s of weights, %.1f%% zeros, file %s\n",
@@ -93,14 +93,6 @@ func printInspect(w io.Writer, path string, r *inspect.Report) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
-}
-
-func dimsString(d []int) string {
-	parts := make([]string, len(d))
-	for i, v := range d {
-		parts[i] = strconv.Itoa(v)
-	}
-	return strings.Join(parts, "x")
 }
 
 func human(n int64) string {

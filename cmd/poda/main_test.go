@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/podaml/poda/internal/onnxcheck"
+)
+
+func poda(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+func TestInterspersedFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"MODEL", "-o", "OUT", "--sparsity", "0.9"},
+		{"-o", "OUT", "MODEL", "--sparsity", "0.9"},
+		{"--sparsity=0.9", "-o", "OUT", "MODEL"},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		out := fs.String("o", "", "")
+		s := fs.Float64("sparsity", 0, "")
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(pos, []string{"MODEL"}) || *out != "OUT" || *s != 0.9 {
+			t.Errorf("%v: got pos %v, -o %q, --sparsity %v", args, pos, *out, *s)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Bool("json", false, "")
+	pos, err := parseInterspersed(fs, []string{"a", "--", "--json", "b"})
+	if err != nil || !reflect.DeepEqual(pos, []string{"a", "--json", "b"}) {
+		t.Errorf("after --: got %v, %v", pos, err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	if _, e, code := poda(t, "nonsense"); code != 2 || !strings.Contains(e, "unknown command") {
+		t.Errorf("unknown command: code %d, stderr %q", code, e)
+	}
+	if o, _, code := poda(t, "inspect", "--help"); code != 0 || !strings.Contains(o, "--json") {
+		t.Errorf("inspect --help: code %d, stdout %q", code, o)
+	}
+	if _, e, code := poda(t, "inspect", "/nonexistent/model.onnx"); code != 1 || !strings.Contains(e, "/nonexistent/model.onnx") {
+		t.Errorf("missing model: code %d, stderr %q", code, e)
+	}
+	if _, e, code := poda(t, "prune", "../../testdata/models/lenet5.onnx"); code != 2 || !strings.Contains(e, "-o OUT") {
+		t.Errorf("prune without -o: code %d, stderr %q", code, e)
+	}
+	if _, e, code := poda(t, "inspect", "--bogus", "x"); code != 2 || !strings.Contains(e, "bogus") {
+		t.Errorf("bad flag: code %d, stderr %q", code, e)
+	}
+}
+
+func TestInspectJSON(t *testing.T) {
+	o, e, code := poda(t, "inspect", "../../testdata/models/lenet5.onnx", "--json")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	var r struct {
+		Params       int64            `json:"params"`
+		MACs         int64            `json:"macs"`
+		Bytes        int64            `json:"bytes"`
+		ZeroFraction *float64         `json:"zero_fraction"`
+		Layers       []map[string]any `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(o), &r); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, o)
+	}
+	if r.Params == 0 || r.MACs == 0 || r.Bytes == 0 || r.ZeroFraction == nil || len(r.Layers) != 4 {
+		t.Errorf("incomplete report: %+v", r)
+	}
+}
+
+func TestPruneWritesValidModel(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pruned.onnx")
+	o, e, code := poda(t, "prune", "../../testdata/models/lenet300.onnx", "-o", out, "--sparsity", "0.9", "--scope", "global", "--json")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	var res pruneResult
+	if err := json.Unmarshal([]byte(o), &res); err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Pruning.Sparsity; got < 0.8999 || got > 0.9001 {
+		t.Errorf("sparsity %v, want 0.9", got)
+	}
+	onnxcheck.Check(t, out)
+	// Refuses to overwrite its input.
+	in := filepath.Join(dir, "in.onnx")
+	data, _ := os.ReadFile("../../testdata/models/lenet300.onnx")
+	os.WriteFile(in, data, 0o644)
+	if _, e, code := poda(t, "prune", in, "-o", in, "--sparsity", "0.5"); code == 0 || !strings.Contains(e, "refusing to overwrite") {
+		t.Errorf("overwrote its input: code %d, %s", code, e)
+	}
+	after, _ := os.ReadFile(in)
+	if !bytes.Equal(after, data) {
+		t.Error("input model was modified")
+	}
+}
