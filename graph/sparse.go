@@ -79,3 +79,26 @@ func SparseBytes(t *tensor.Tensor) int64 {
 	}
 	return int64(nnz) * 12
 }
+
+// StoreSparse marks every float initializer that names[t] selects (nil:
+// all) for sparse storage when values plus indices take fewer bytes than
+// the dense tensor, and for dense storage otherwise. It returns the
+// number of tensors stored sparse. Models older than IR version 6 have no
+// sparse_initializer and are left dense.
+func (m *Model) StoreSparse(selected func(t *Tensor) bool) int {
+	if m.IRVersion < 6 {
+		return 0
+	}
+	n := 0
+	for _, t := range m.Graph.Initializers {
+		if t.DType != tensor.Float || (selected != nil && !selected(t)) {
+			t.Sparse = false
+			continue
+		}
+		t.Sparse = SparseBytes(&t.Tensor) < t.Bytes()
+		if t.Sparse {
+			n++
+		}
+	}
+	return n
+}

@@ -25,6 +25,7 @@ type pruneFlags struct {
 	exclude   stringList
 	asJSON    bool
 	externalT int64
+	dense     bool
 }
 
 func init() {
@@ -52,6 +53,7 @@ sparsity per layer.`,
 			fs.StringVar(&f.nm, "nm", "", "`N:M` semi-structured pattern such as 2:4")
 			fs.Var(&f.exclude, "exclude", "`PATTERN` glob of weights, nodes or op types to leave alone (repeatable)")
 			fs.BoolVar(&f.asJSON, "json", false, "print a JSON report")
+			fs.BoolVar(&f.dense, "dense-storage", false, "store pruned weights densely (default: as sparse_initializer when that is smaller)")
 			fs.Int64Var(&f.externalT, "external-threshold", 0, "move initializers of at least `BYTES` to OUT.data (0: keep inline)")
 			return func(ctx context.Context, args []string, w io.Writer) error {
 				return runPrune(ctx, f, args, w)
@@ -118,6 +120,13 @@ func runPrune(ctx context.Context, f *pruneFlags, args []string, w io.Writer) er
 		}
 	default:
 		return usagef("say what to prune: --sparsity S or --nm N:M")
+	}
+	if !f.dense {
+		pruned := map[string]bool{}
+		for _, t := range res.Pruning.Tensors {
+			pruned[t.Tensor] = t.Skipped == ""
+		}
+		m.StoreSparse(func(t *graph.Tensor) bool { return pruned[t.Name] })
 	}
 	if err := m.Save(f.out, onnx.WriteOptions{ExternalThreshold: f.externalT}); err != nil {
 		return err
