@@ -98,21 +98,11 @@ func runPrune(ctx context.Context, f *pruneFlags, args []string, w io.Writer) er
 		}
 	case f.sparsity > 0:
 		opt := prune.UnstructuredOptions{Sparsity: f.sparsity, Seed: f.seed, Exclude: f.exclude}
-		switch f.scope {
-		case "layer":
-			opt.Scope = prune.LayerWise
-		case "global":
-			opt.Scope = prune.Global
-		default:
-			return usagef("--scope %q: want layer or global", f.scope)
+		if opt.Scope, err = prune.ParseScope(f.scope); err != nil {
+			return usagef("--%v", err)
 		}
-		switch f.method {
-		case "magnitude":
-			opt.Method = prune.Magnitude
-		case "random":
-			opt.Method = prune.Random
-		default:
-			return usagef("--method %q: want magnitude or random", f.method)
+		if opt.Method, err = prune.ParseMethod(f.method); err != nil {
+			return usagef("--%v", err)
 		}
 		res.Pruning, err = prune.Unstructured(m, opt)
 		if err != nil {
