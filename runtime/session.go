@@ -1,0 +1,336 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/tensor"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Threads bounds the goroutines the runtime's own parallel loops use
+	// (0 means GOMAXPROCS). The GEMM kernels follow GOMAXPROCS.
+	Threads int
+}
+
+// Session runs one model. It is safe for concurrent use.
+type Session struct {
+	nodes       []*execNode
+	consts      []*graph.Tensor
+	inputNames  []string
+	inputDTypes []tensor.DType
+	inputShapes []graph.Shape
+	outputNames []string
+	consumed    map[string]bool // values some node reads
+	// valueInputs are the graph inputs whose contents shapes depend on
+	// (e.g. a Reshape target fed as an input): plans are keyed on them.
+	valueInputs map[string]bool
+	threads     int
+
+	mu    sync.Mutex
+	plans []*plan // most recently used first
+}
+
+// maxPlans bounds the plans a Session keeps (one per input signature).
+const maxPlans = 16
+
+// execNode is a node with its op built. Fusion may rewire its outputs.
+type execNode struct {
+	node             *graph.Node
+	op               op
+	opset            int64
+	inputs, outputs  []string
+	nondeterministic bool
+}
+
+// New prepares m for execution. It fails, naming the node and the op, if
+// an op is not supported at the model's opset or its attributes are
+// invalid. The model must not be modified while the Session is in use.
+func New(m *graph.Model, opt Options) (*Session, error) {
+	if m == nil || m.Graph == nil {
+		return nil, errors.New("runtime: nil model")
+	}
+	g := m.Graph
+	s := &Session{threads: opt.Threads, consumed: map[string]bool{}, valueInputs: map[string]bool{}}
+	if s.threads <= 0 {
+		s.threads = runtime.GOMAXPROCS(0)
+	}
+	for _, n := range g.Nodes {
+		opset := m.Opset(n.Domain)
+		if n.HasSubgraph() {
+			return nil, &UnsupportedError{Node: n.Name, OpType: n.OpType, Opset: opset, Reason: "subgraphs are not supported"}
+		}
+		b, ok := lookup(n.Domain, n.OpType, opset)
+		if !ok {
+			reason := "not implemented"
+			if n.Domain != "" && n.Domain != "ai.onnx" {
+				reason = "not implemented (domain " + n.Domain + ")"
+			} else if len(registry[opKey{"", n.OpType}]) > 0 {
+				reason = "not implemented at this opset"
+			}
+			return nil, &UnsupportedError{Node: n.Name, OpType: n.OpType, Opset: opset, Reason: reason}
+		}
+		o, err := b(n, opset)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", n, err)
+		}
+		s.nodes = append(s.nodes, &execNode{node: n, op: o, opset: opset,
+			inputs: n.Inputs, outputs: n.Outputs, nondeterministic: isRandom(n.OpType)})
+	}
+	s.consts = g.Initializers
+	for _, v := range g.RealInputs() {
+		s.inputNames = append(s.inputNames, v.Name)
+		s.inputDTypes = append(s.inputDTypes, v.DType)
+		s.inputShapes = append(s.inputShapes, v.Shape)
+	}
+	for _, v := range g.Outputs {
+		s.outputNames = append(s.outputNames, v.Name)
+	}
+	s.nodes = fuse(s.nodes, s.outputNames, func(name string) *tensor.Tensor {
+		if t := g.Initializer(name); t != nil {
+			return &t.Tensor
+		}
+		return nil
+	})
+	for _, en := range s.nodes {
+		for _, in := range en.inputs {
+			s.consumed[in] = true
+		}
+	}
+	s.findValueInputs()
+	return s, nil
+}
+
+func isRandom(opType string) bool {
+	switch opType {
+	case "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli":
+		return true
+	}
+	return false
+}
+
+// findValueInputs marks the graph inputs whose contents output shapes
+// depend on, following shape inputs back through the nodes that compute
+// them (but not through Shape, which reads only its input's shape).
+func (s *Session) findValueInputs() {
+	need := map[string]bool{}
+	for i := len(s.nodes) - 1; i >= 0; i-- {
+		en := s.nodes[i]
+		if si, ok := en.op.(shapeInputs); ok {
+			for _, j := range si.shapeInputs() {
+				if j < len(en.inputs) && en.inputs[j] != "" {
+					need[en.inputs[j]] = true
+				}
+			}
+		}
+		if _, ok := en.op.(shapeOnly); ok {
+			continue
+		}
+		for _, o := range en.outputs {
+			if need[o] {
+				for _, in := range en.inputs {
+					if in != "" {
+						need[in] = true
+					}
+				}
+				break
+			}
+		}
+	}
+	for _, name := range s.inputNames {
+		if need[name] {
+			s.valueInputs[name] = true
+		}
+	}
+}
+
+// InputNames returns the names of the inputs Run expects (graph inputs
+// that are not initializers), in graph order.
+func (s *Session) InputNames() []string { return append([]string(nil), s.inputNames...) }
+
+// OutputNames returns the names of the outputs Run returns, in graph order.
+func (s *Session) OutputNames() []string { return append([]string(nil), s.outputNames...) }
+
+// Run executes the model. Every input must be given, with its declared
+// element type and a shape matching its declared one; the outputs are
+// freshly allocated tensors. Run is safe for concurrent use.
+func (s *Session) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	var buf [8]*tensor.Tensor
+	ins := buf[:0]
+	for i, name := range s.inputNames {
+		t := inputs[name]
+		if t == nil {
+			return nil, fmt.Errorf("runtime: missing input %q", name)
+		}
+		if err := s.checkInput(i, t); err != nil {
+			return nil, err
+		}
+		ins = append(ins, t)
+	}
+	if len(inputs) != len(s.inputNames) {
+		for name := range inputs {
+			if !s.isInput(name) {
+				return nil, fmt.Errorf("runtime: %q is not an input of the model (inputs: %v)", name, s.inputNames)
+			}
+		}
+	}
+	p, err := s.planFor(ins)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := p.execute(ctx, ins)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*tensor.Tensor, len(outs))
+	for i, name := range s.outputNames {
+		res[name] = outs[i]
+	}
+	return res, nil
+}
+
+func (s *Session) isInput(name string) bool {
+	for _, n := range s.inputNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) checkInput(i int, t *tensor.Tensor) error {
+	name := s.inputNames[i]
+	if dt := s.inputDTypes[i]; dt != tensor.Undefined && t.DType != dt {
+		return fmt.Errorf("runtime: input %q is %s, want %s", name, t.DType, dt)
+	}
+	if sh := s.inputShapes[i]; sh != nil {
+		if len(sh) != len(t.Shape) {
+			return fmt.Errorf("runtime: input %q has shape %v, want %v", name, t.Shape, sh)
+		}
+		for j, d := range sh {
+			if d.Known() && int64(t.Shape[j]) != d.Value {
+				return fmt.Errorf("runtime: input %q has shape %v, want %v", name, t.Shape, sh)
+			}
+		}
+	}
+	n := tensor.Prod(t.Shape)
+	var have int
+	switch t.DType {
+	case tensor.Float:
+		have = len(t.F32)
+	case tensor.Int64:
+		have = len(t.I64)
+	case tensor.String:
+		return &UnsupportedError{OpType: "input", Reason: fmt.Sprintf("string input %q", name)}
+	default:
+		if t.DType.Size() == 0 {
+			return fmt.Errorf("runtime: input %q has element type %s", name, t.DType)
+		}
+		have = len(t.Raw) / t.DType.Size()
+	}
+	if have != n {
+		return fmt.Errorf("runtime: input %q has %d elements for shape %v", name, have, t.Shape)
+	}
+	return nil
+}
+
+// planFor returns the plan for these inputs, making it on first use.
+func (s *Session) planFor(ins []*tensor.Tensor) (*plan, error) {
+	s.mu.Lock()
+	for i, p := range s.plans {
+		if p.key.matches(s, ins) {
+			if i > 0 {
+				copy(s.plans[1:i+1], s.plans[:i])
+				s.plans[0] = p
+			}
+			s.mu.Unlock()
+			return p, nil
+		}
+	}
+	s.mu.Unlock()
+	p, err := s.makePlan(ins)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.plans = append([]*plan{p}, s.plans...)
+	if len(s.plans) > maxPlans {
+		s.plans = s.plans[:maxPlans]
+	}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// execute runs the plan's steps on an arena from the pool.
+func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	a, _ := p.pool.Get().(*arena)
+	if a == nil {
+		a = p.newArena()
+	}
+	defer func() {
+		for _, si := range p.inputs {
+			a.t[si] = tensor.Tensor{}
+		}
+		for _, si := range p.outputs {
+			if p.slots[si].kind == slotOutput {
+				a.t[si] = tensor.Tensor{}
+			}
+		}
+		p.pool.Put(a)
+	}()
+	for i, si := range p.inputs {
+		a.t[si] = *ins[i]
+	}
+	outs := make([]*tensor.Tensor, len(p.outputs))
+	for i, si := range p.outputs {
+		sl := &p.slots[si]
+		if sl.kind == slotOutput {
+			if prev := indexOf(p.outputs[:i], si); prev >= 0 {
+				outs[i] = outs[prev]
+				continue
+			}
+			outs[i] = newTensor(sl.dtype, sl.shape)
+			a.t[si] = *outs[i]
+		}
+	}
+	for _, si := range p.rebind {
+		p.bindAlias(a, si)
+	}
+	e := env{ctx: ctx, scratch: a.scratch, threads: p.threads}
+	for i := range p.steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		st := &p.steps[i]
+		if err := st.run(&e, a.ins[i], a.outs[i]); err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", st.node.node, err)
+		}
+	}
+	for i, si := range p.outputs {
+		if outs[i] == nil {
+			// An input, a constant or a view of one: copy it out.
+			t := a.t[si]
+			t.Shape = p.slots[si].shape
+			outs[i] = t.Clone()
+		}
+	}
+	return outs, nil
+}
+
+func indexOf(s []int, v int) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func asUnsupported(err error, target **UnsupportedError) bool {
+	return errors.As(err, target)
+}
