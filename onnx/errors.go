@@ -35,10 +35,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // checker accumulates the context of validation errors.
 type checker struct {
-	file   string
-	limits Limits
-	total  int64 // bytes of tensor data seen so far
-	depth  int
+	file    string
+	limits  Limits
+	total   int64 // bytes of tensor data seen so far
+	tensors int   // TensorProtos seen so far
+	depth   int
 }
 
 func (c *checker) errf(where, format string, args ...any) error {

@@ -195,6 +195,7 @@ func loadExternal(c *checker, m *pb.ModelProto, dir string) ([]string, error) {
 // non-regular files and files with more than one hard link.
 func openExternal(root *os.Root, loc string) (*os.File, error) {
 	parts := strings.Split(path.Clean(loc), "/")
+	var last fs.FileInfo
 	for i := range parts {
 		p := strings.Join(parts[:i+1], "/")
 		fi, err := root.Lstat(p)
@@ -207,8 +208,13 @@ func openExternal(root *os.Root, loc string) (*os.File, error) {
 		if i < len(parts)-1 && !fi.IsDir() {
 			return nil, fmt.Errorf("%q is not a directory", p)
 		}
+		last = fi
 	}
-	f, err := root.Open(loc)
+	// Checked before opening: opening a FIFO would block.
+	if !last.Mode().IsRegular() {
+		return nil, errors.New("is not a regular file")
+	}
+	f, err := root.OpenFile(loc, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +223,10 @@ func openExternal(root *os.Root, loc string) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
+	// The file opened must be the one checked, not one swapped in since.
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, last) {
 		f.Close()
-		return nil, errors.New("is not a regular file")
+		return nil, errors.New("is not a regular file, or changed while being opened")
 	}
 	if n := linkCount(fi); n > 1 {
 		f.Close()

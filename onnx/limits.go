@@ -8,7 +8,7 @@ type Limits struct {
 	MaxTensorBytes int64 // one tensor's data
 	MaxTotalBytes  int64 // all tensor data, inline and external
 	MaxRank        int   // dimensions of one tensor or shape
-	MaxTensors     int   // initializers and constant tensors
+	MaxTensors     int   // TensorProtos: initializers, constants, attribute tensors (a sparse tensor counts two)
 	MaxNodes       int   // nodes, summed over subgraphs
 	MaxDepth       int   // subgraph nesting (If/Loop/Scan bodies)
 }

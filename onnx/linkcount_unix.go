@@ -14,3 +14,7 @@ func linkCount(fi fs.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// openNonblock keeps opening a FIFO from blocking until a writer appears,
+// so that the file type check after opening can refuse it.
+const openNonblock = syscall.O_NONBLOCK

@@ -34,7 +34,7 @@ const recursionLimit = 256
 // data from beside it. The returned model holds every tensor inline.
 func ReadFile(path string, lim Limits) (*File, error) {
 	lim = lim.withDefaults()
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening model: %w", err)
 	}

@@ -49,13 +49,87 @@ func (c *checker) model(m *pb.ModelProto) error {
 		for _, in := range f.Input {
 			scope.define(in)
 		}
-		if err := c.nodes(fmt.Sprintf("function %q", f.GetName()), f.Node, scope, fd, &nodes); err != nil {
+		fw := fmt.Sprintf("function %q", f.GetName())
+		for _, a := range f.AttributeProto {
+			if err := c.attribute(fw, a, scope, fd, &nodes); err != nil {
+				return err
+			}
+		}
+		if err := c.nodes(fw, f.Node, scope, fd, &nodes); err != nil {
 			return err
 		}
 		// A function's node can call another local function by its domain.
 		domains[canonicalDomain(f.GetDomain())] = true
 	}
-	return c.graph(m.Graph, nil, domains, &nodes)
+	if err := c.graph(m.Graph, nil, domains, &nodes); err != nil {
+		return err
+	}
+	// Poda does not interpret training graphs but carries them through, so
+	// their tensors obey the same rules as every other tensor.
+	for _, ti := range m.TrainingInfo {
+		for _, g := range []*pb.GraphProto{ti.Initialization, ti.Algorithm} {
+			if g != nil {
+				if err := c.graphTensors(g, &nodes); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// graphTensors checks every tensor of a graph (and its subgraphs) that is
+// only carried, not interpreted: each tensor, the nesting depth and the
+// node count, but not the graph's scoping rules.
+func (c *checker) graphTensors(g *pb.GraphProto, count *int) error {
+	c.depth++
+	defer func() { c.depth-- }()
+	gname := fmt.Sprintf("graph %q", g.GetName())
+	if c.depth > c.limits.MaxDepth {
+		return c.errf(gname, "subgraphs nest %d deep, over the limit of %d", c.depth, c.limits.MaxDepth)
+	}
+	for _, t := range g.Initializer {
+		if err := c.tensor(tensorWhere(t.GetName()), t); err != nil {
+			return err
+		}
+	}
+	for _, st := range g.SparseInitializer {
+		if err := c.sparse(tensorWhere(st.GetValues().GetName()), st); err != nil {
+			return err
+		}
+	}
+	for _, n := range g.Node {
+		*count++
+		if *count > c.limits.MaxNodes {
+			return c.errf(gname, "has more than %d nodes", c.limits.MaxNodes)
+		}
+		nw := nodeWhere(n.GetName(), n.GetOpType())
+		for _, a := range n.Attribute {
+			aw := fmt.Sprintf("%s attribute %q", nw, a.GetName())
+			for _, t := range append([]*pb.TensorProto{a.T}, a.Tensors...) {
+				if t != nil {
+					if err := c.tensor(aw, t); err != nil {
+						return err
+					}
+				}
+			}
+			for _, st := range append([]*pb.SparseTensorProto{a.SparseTensor}, a.SparseTensors...) {
+				if st != nil {
+					if err := c.sparse(aw, st); err != nil {
+						return err
+					}
+				}
+			}
+			for _, sg := range append([]*pb.GraphProto{a.G}, a.Graphs...) {
+				if sg != nil {
+					if err := c.graphTensors(sg, count); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func canonicalDomain(d string) string {
@@ -149,9 +223,6 @@ func (c *checker) graph(g *pb.GraphProto, outer *scope, domains map[string]bool,
 			return err
 		}
 		s.define(name)
-	}
-	if len(inits) > c.limits.MaxTensors {
-		return c.errf(gname, "has %d initializers, over the limit of %d", len(inits), c.limits.MaxTensors)
 	}
 	if err := c.nodes(gname, g.Node, s, domains, nodes); err != nil {
 		return err
@@ -335,8 +406,9 @@ func (c *checker) tensorSize(where string, t *pb.TensorProto) (numel, size int64
 // tensor checks one TensorProto: type, dims, and that the data present
 // matches them exactly.
 func (c *checker) tensor(where string, t *pb.TensorProto) error {
-	if c.limits.MaxTensors > 0 {
-		// counted with initializers in graph(); attribute tensors are few.
+	c.tensors++
+	if c.tensors > c.limits.MaxTensors {
+		return c.errf(where, "is tensor number %d of the model, over the limit of %d", c.tensors, c.limits.MaxTensors)
 	}
 	numel, size, err := c.tensorSize(where, t)
 	if err != nil {
@@ -367,6 +439,9 @@ func (c *checker) tensor(where string, t *pb.TensorProto) error {
 			return c.errf(where, "raw_data has %d bytes, want %d (%d elements of %s)", len(t.RawData), size, numel, dt)
 		}
 		return nil
+	}
+	if fields := typedFields(t); len(fields) > 1 {
+		return c.errf(where, "holds values in both %s and %s", fields[0], fields[1])
 	}
 	got, field := typedCount(t)
 	want := numel
@@ -409,6 +484,23 @@ func typedCount(t *pb.TensorProto) (int64, string) {
 		return int64(len(t.Uint64Data)), "uint64_data"
 	}
 	return 0, ""
+}
+
+// typedFields lists the typed fields that hold values.
+func typedFields(t *pb.TensorProto) []string {
+	var out []string
+	for _, f := range []struct {
+		n    int
+		name string
+	}{
+		{len(t.FloatData), "float_data"}, {len(t.Int32Data), "int32_data"}, {len(t.StringData), "string_data"},
+		{len(t.Int64Data), "int64_data"}, {len(t.DoubleData), "double_data"}, {len(t.Uint64Data), "uint64_data"},
+	} {
+		if f.n > 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // typedField is the field that holds values of dt when raw_data is unused.
@@ -528,7 +620,8 @@ func int64Values(t *pb.TensorProto) ([]int64, error) {
 }
 
 // forEachTensor visits every TensorProto site of a model: initializers,
-// sparse initializers, attribute tensors, in every (sub)graph and function.
+// sparse initializers, attribute tensors, in every (sub)graph, function
+// (default attributes included) and training graph.
 // It stops when visit returns false.
 func forEachTensor(m *pb.ModelProto, visit func(where string, t *pb.TensorProto) bool) {
 	var graph func(g *pb.GraphProto) bool
@@ -545,34 +638,40 @@ func forEachTensor(m *pb.ModelProto, visit func(where string, t *pb.TensorProto)
 		}
 		return true
 	}
+	var attr func(aw string, a *pb.AttributeProto) bool
 	nodes = func(ns []*pb.NodeProto) bool {
 		for _, n := range ns {
 			for _, a := range n.Attribute {
-				aw := fmt.Sprintf("%s attribute %q", nodeWhere(n.GetName(), n.GetOpType()), a.GetName())
-				if a.T != nil && !visit(aw, a.T) {
+				if !attr(fmt.Sprintf("%s attribute %q", nodeWhere(n.GetName(), n.GetOpType()), a.GetName()), a) {
 					return false
 				}
-				for _, t := range a.Tensors {
-					if !visit(aw, t) {
-						return false
-					}
-				}
-				if !sparse(aw, a.SparseTensor) {
-					return false
-				}
-				for _, st := range a.SparseTensors {
-					if !sparse(aw, st) {
-						return false
-					}
-				}
-				if a.G != nil && !graph(a.G) {
-					return false
-				}
-				for _, g := range a.Graphs {
-					if !graph(g) {
-						return false
-					}
-				}
+			}
+		}
+		return true
+	}
+	attr = func(aw string, a *pb.AttributeProto) bool {
+		if a.T != nil && !visit(aw, a.T) {
+			return false
+		}
+		for _, t := range a.Tensors {
+			if !visit(aw, t) {
+				return false
+			}
+		}
+		if !sparse(aw, a.SparseTensor) {
+			return false
+		}
+		for _, st := range a.SparseTensors {
+			if !sparse(aw, st) {
+				return false
+			}
+		}
+		if a.G != nil && !graph(a.G) {
+			return false
+		}
+		for _, g := range a.Graphs {
+			if !graph(g) {
+				return false
 			}
 		}
 		return true
@@ -594,8 +693,20 @@ func forEachTensor(m *pb.ModelProto, visit func(where string, t *pb.TensorProto)
 		return
 	}
 	for _, f := range m.Functions {
+		for _, a := range f.AttributeProto {
+			if !attr(fmt.Sprintf("function %q attribute %q", f.GetName(), a.GetName()), a) {
+				return
+			}
+		}
 		if !nodes(f.Node) {
 			return
+		}
+	}
+	for _, ti := range m.TrainingInfo {
+		for _, g := range []*pb.GraphProto{ti.Initialization, ti.Algorithm} {
+			if g != nil && !graph(g) {
+				return
+			}
 		}
 	}
 }
