@@ -1,0 +1,224 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/runtime/kernels"
+)
+
+func init() { register("Conv", newConv) }
+
+// convOp is a 1-D or 2-D convolution with pads, strides, dilations and
+// groups, computed for the whole batch as one im2col matrix per group:
+//
+//	col [C·kh·kw, N·P] (P = outH·outW), Y[Cout_g, N·P] = W_g × col_g
+type convOp struct {
+	group                      int
+	kernel, pads, strides, dil []int
+	autoPad                    string
+
+	n, c, h, w, cout, kh, kw, oh, ow int
+	pt, pl, pb, pr, sh, sw, dh, dw   int
+	col, tmp, yT                     []float32
+}
+
+func newConv(n *graph.Node, _ int64) (op, error) {
+	o := &convOp{
+		group:   int(n.Int("group", 1)),
+		kernel:  intsAttr(n, "kernel_shape", nil),
+		pads:    intsAttr(n, "pads", nil),
+		strides: intsAttr(n, "strides", nil),
+		dil:     intsAttr(n, "dilations", nil),
+		autoPad: n.Str("auto_pad", "NOTSET"),
+	}
+	if o.group < 1 {
+		return nil, fmt.Errorf("group %d", o.group)
+	}
+	return o, nil
+}
+
+// spatial resolves 1-D or 2-D window attributes for an input of spatial
+// size h×w (h = 1 for 1-D): kernel, pads, strides, dilations.
+type window struct {
+	kh, kw, pt, pl, pb, pr, sh, sw, dh, dw, oh, ow int
+}
+
+func resolveWindow(rank int, in []int, kernel, pads, strides, dil []int, autoPad string, ceil bool) (window, error) {
+	var z window
+	sp := rank - 2
+	if sp != 1 && sp != 2 {
+		return z, fmt.Errorf("%d spatial dims: %w", sp, ErrUnsupported)
+	}
+	if len(kernel) != sp {
+		return z, fmt.Errorf("kernel_shape %v for %d spatial dims", kernel, sp)
+	}
+	get := func(s []int, i, def int) int {
+		if s == nil {
+			return def
+		}
+		return s[i]
+	}
+	if strides != nil && len(strides) != sp || dil != nil && len(dil) != sp || pads != nil && len(pads) != 2*sp {
+		return z, fmt.Errorf("strides %v / dilations %v / pads %v for %d spatial dims", strides, dil, pads, sp)
+	}
+	k := make([]int, 2)
+	st := make([]int, 2)
+	d := make([]int, 2)
+	pb := make([]int, 2)
+	pe := make([]int, 2)
+	o := make([]int, 2)
+	sz := make([]int, 2)
+	k[0], st[0], d[0], sz[0] = 1, 1, 1, 1
+	off := 2 - sp
+	for i := 0; i < sp; i++ {
+		k[off+i] = kernel[i]
+		st[off+i] = get(strides, i, 1)
+		d[off+i] = get(dil, i, 1)
+		pb[off+i] = get(pads, i, 0)
+		pe[off+i] = get(pads, sp+i, 0)
+		sz[off+i] = in[2+i]
+	}
+	for i := 0; i < 2; i++ {
+		if st[i] < 1 || d[i] < 1 || k[i] < 1 || pb[i] < 0 || pe[i] < 0 {
+			return z, fmt.Errorf("invalid window kernel %v strides %v dilations %v pads %v", kernel, strides, dil, pads)
+		}
+		switch autoPad {
+		case "", "NOTSET":
+		case "VALID":
+			pb[i], pe[i] = 0, 0
+		case "SAME_UPPER", "SAME_LOWER":
+			out := (sz[i] + st[i] - 1) / st[i]
+			total := max(0, (out-1)*st[i]+d[i]*(k[i]-1)+1-sz[i])
+			if autoPad == "SAME_UPPER" {
+				pb[i], pe[i] = total/2, total-total/2
+			} else {
+				pb[i], pe[i] = total-total/2, total/2
+			}
+		default:
+			return z, fmt.Errorf("auto_pad %q: %w", autoPad, ErrUnsupported)
+		}
+		span := sz[i] + pb[i] + pe[i] - d[i]*(k[i]-1) - 1
+		if span < 0 {
+			return z, fmt.Errorf("window %d (dilation %d) larger than padded input %d", k[i], d[i], sz[i]+pb[i]+pe[i])
+		}
+		if ceil {
+			o[i] = (span+st[i]-1)/st[i] + 1
+			// The last window must start inside the input or left padding.
+			if (o[i]-1)*st[i] >= sz[i]+pb[i] {
+				o[i]--
+			}
+		} else {
+			o[i] = span/st[i] + 1
+		}
+	}
+	return window{kh: k[0], kw: k[1], pt: pb[0], pl: pb[1], pb: pe[0], pr: pe[1],
+		sh: st[0], sw: st[1], dh: d[0], dw: d[1], oh: o[0], ow: o[1]}, nil
+}
+
+func (o *convOp) plan(in, out []*value) error {
+	x, w := in[0], in[1]
+	if len(x.shape) < 3 || len(w.shape) != len(x.shape) {
+		return fmt.Errorf("Conv input %v, weight %v", x.shape, w.shape)
+	}
+	kernel := o.kernel
+	if kernel == nil {
+		kernel = w.shape[2:]
+	}
+	win, err := resolveWindow(len(x.shape), x.shape, kernel, o.pads, o.strides, o.dil, o.autoPad, false)
+	if err != nil {
+		return err
+	}
+	o.n, o.c = x.shape[0], x.shape[1]
+	o.h, o.w = 1, x.shape[2]
+	if len(x.shape) == 4 {
+		o.h, o.w = x.shape[2], x.shape[3]
+	}
+	o.cout = w.shape[0]
+	o.kh, o.kw, o.oh, o.ow = win.kh, win.kw, win.oh, win.ow
+	o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw = win.pt, win.pl, win.pb, win.pr, win.sh, win.sw, win.dh, win.dw
+	if o.c%o.group != 0 || o.cout%o.group != 0 || w.shape[1] != o.c/o.group {
+		return fmt.Errorf("Conv channels: input %v, weight %v, group %d", x.shape, w.shape, o.group)
+	}
+	if len(in) > 2 && in[2] != nil && (len(in[2].shape) != 1 || in[2].shape[0] != o.cout) {
+		return fmt.Errorf("Conv bias %v for %d output channels", in[2].shape, o.cout)
+	}
+	P := o.oh * o.ow
+	K := o.c * o.kh * o.kw
+	o.col = grow(o.col, K*o.n*P)
+	o.tmp = grow(o.tmp, K*P)
+	o.yT = grow(o.yT, o.cout*o.n*P)
+	if len(x.shape) == 4 {
+		setShape(out[0], o.n, o.cout, o.oh, o.ow)
+	} else {
+		setShape(out[0], o.n, o.cout, o.ow)
+	}
+	return nil
+}
+
+func (o *convOp) forward(_ *Program, in, out []*value, _ bool) {
+	x, w, y := in[0].data, in[1].data, out[0].data
+	P, K, NP := o.oh*o.ow, o.c*o.kh*o.kw, o.n*o.oh*o.ow
+	chw := o.c * o.h * o.w
+	for s := 0; s < o.n; s++ {
+		kernels.Im2col(o.tmp, x[s*chw:(s+1)*chw], o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+		for r := 0; r < K; r++ {
+			copy(o.col[r*NP+s*P:r*NP+s*P+P], o.tmp[r*P:(r+1)*P])
+		}
+	}
+	cog, Kg := o.cout/o.group, K/o.group
+	for g := 0; g < o.group; g++ {
+		kernels.Sgemm(false, false, cog, NP, Kg, 1, w[g*cog*Kg:], Kg, o.col[g*Kg*NP:], NP, 0, o.yT[g*cog*NP:], NP)
+	}
+	var b []float32
+	if len(in) > 2 && in[2] != nil {
+		b = in[2].data
+	}
+	for s := 0; s < o.n; s++ {
+		for co := 0; co < o.cout; co++ {
+			d := y[(s*o.cout+co)*P : (s*o.cout+co+1)*P]
+			copy(d, o.yT[co*NP+s*P:co*NP+s*P+P])
+			if b != nil {
+				kernels.AddConst(b[co], d)
+			}
+		}
+	}
+}
+
+func (o *convOp) backward(_ *Program, in, out []*value) {
+	dy := out[0].grad
+	P, K, NP := o.oh*o.ow, o.c*o.kh*o.kw, o.n*o.oh*o.ow
+	for s := 0; s < o.n; s++ {
+		for co := 0; co < o.cout; co++ {
+			copy(o.yT[co*NP+s*P:co*NP+s*P+P], dy[(s*o.cout+co)*P:(s*o.cout+co+1)*P])
+		}
+	}
+	cog, Kg := o.cout/o.group, K/o.group
+	if len(in) > 2 && in[2] != nil && in[2].grad != nil {
+		db := in[2].grad
+		for co := 0; co < o.cout; co++ {
+			db[co] += kernels.Sum(o.yT[co*NP : (co+1)*NP])
+		}
+	}
+	if dw := in[1].grad; dw != nil {
+		for g := 0; g < o.group; g++ {
+			kernels.Sgemm(false, true, cog, Kg, NP, 1, o.yT[g*cog*NP:], NP, o.col[g*Kg*NP:], NP, 1, dw[g*cog*Kg:], Kg)
+		}
+	}
+	dx := in[0].grad
+	if dx == nil {
+		return
+	}
+	w := in[1].data
+	dcol := o.col // the columns are not needed any more
+	for g := 0; g < o.group; g++ {
+		kernels.Sgemm(true, false, Kg, NP, cog, 1, w[g*cog*Kg:], Kg, o.yT[g*cog*NP:], NP, 0, dcol[g*Kg*NP:], NP)
+	}
+	chw := o.c * o.h * o.w
+	for s := 0; s < o.n; s++ {
+		for r := 0; r < K; r++ {
+			copy(o.tmp[r*P:(r+1)*P], dcol[r*NP+s*P:r*NP+s*P+P])
+		}
+		kernels.Col2im(dx[s*chw:(s+1)*chw], o.tmp, o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+	}
+}
