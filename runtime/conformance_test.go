@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +21,30 @@ import (
 
 // The ONNX backend test data shipped by Debian's libonnx-testdata.
 const conformanceRoot = "/usr/share/libonnx-testdata/data"
+
+// conformanceErrata are tests whose reference data in ONNX 1.12 is known
+// to be wrong: the bfloat16 cast reference truncates instead of rounding
+// to nearest even, and the CastLike data sets give "like" a shape other
+// than the model declares.
+var conformanceErrata = map[string]string{
+	"node/test_cast_FLOAT_to_BFLOAT16":              "reference truncates to bfloat16",
+	"node/test_castlike_BFLOAT16_to_FLOAT":          "data contradicts declared shape",
+	"node/test_castlike_BFLOAT16_to_FLOAT_expanded": "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16":          "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_BFLOAT16_expanded": "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_FLOAT16":           "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_FLOAT16_expanded":  "data contradicts declared shape",
+	"node/test_castlike_FLOAT16_to_FLOAT":           "data contradicts declared shape",
+	"node/test_castlike_FLOAT16_to_FLOAT_expanded":  "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_DOUBLE":            "data contradicts declared shape",
+	"node/test_castlike_FLOAT_to_DOUBLE_expanded":   "data contradicts declared shape",
+	"node/test_castlike_DOUBLE_to_FLOAT":            "data contradicts declared shape",
+	"node/test_castlike_DOUBLE_to_FLOAT_expanded":   "data contradicts declared shape",
+	"node/test_castlike_DOUBLE_to_FLOAT16":          "data contradicts declared shape",
+	"node/test_castlike_DOUBLE_to_FLOAT16_expanded": "data contradicts declared shape",
+	"node/test_castlike_FLOAT16_to_DOUBLE":          "data contradicts declared shape",
+	"node/test_castlike_FLOAT16_to_DOUBLE_expanded": "data contradicts declared shape",
+}
 
 var conformanceSuites = []string{"node", "pytorch-converted", "pytorch-operator", "simple"}
 
@@ -43,6 +68,9 @@ func TestConformance(t *testing.T) {
 				continue
 			}
 			reason, err := runConformance(dir)
+			if e, ok := conformanceErrata[name]; ok && err != nil {
+				reason, err = "errata: "+e, nil
+			}
 			switch {
 			case reason != "":
 				skipped++
@@ -94,7 +122,7 @@ func runConformance(dir string) (reason string, err error) {
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return "op:" + missing[0], nil
+		return "op:" + strings.Join(slices.Compact(missing), "+"), nil
 	}
 	for _, v := range append(append([]*graph.Value(nil), g.Inputs...), g.Outputs...) {
 		if !v.IsTensor() {
@@ -138,6 +166,9 @@ func runConformance(dir string) (reason string, err error) {
 			if err != nil {
 				return "", err
 			}
+			if v := g.Value(name); v != nil && v.DType == tensor.BFloat16 && x.DType == tensor.Uint16 {
+				x.DType = tensor.BFloat16 // ONNX 1.12 stored bfloat16 test data as uint16
+			}
 			inputs[name] = x
 		}
 		got, err := s.Run(context.Background(), inputs)
@@ -156,6 +187,9 @@ func runConformance(dir string) (reason string, err error) {
 			want, err := onnx.ToTensor(tp)
 			if err != nil {
 				return "", err
+			}
+			if o.DType == tensor.BFloat16 && want.DType == tensor.Uint16 {
+				want.DType = tensor.BFloat16
 			}
 			if err := compareTensors(got[o.Name], want, 1e-3, 1e-7); err != nil {
 				return "", fmt.Errorf("%s: output %q: %w", filepath.Base(set), o.Name, err)

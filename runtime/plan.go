@@ -262,7 +262,11 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 				continue
 			}
 			v := c.out[i]
-			out[i] = newSlot(slot{name: name, kind: slotArena, dtype: v.dtype, shape: v.shape, konst: v.konst})
+			kind := slotArena
+			if v.konst != nil {
+				kind = slotConst
+			}
+			out[i] = newSlot(slot{name: name, kind: kind, dtype: v.dtype, shape: v.shape, konst: v.konst})
 			if v.konst == nil && c.used[i] {
 				outKonst = false
 			}
