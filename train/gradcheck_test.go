@@ -161,3 +161,184 @@ func TestGradConv(t *testing.T) {
 		})
 	}
 }
+
+func TestGradGemmMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		name  string
+		x     []int
+		inits map[string]*tensor.Tensor
+		in    []string
+		attrs []any
+		op    string
+	}{
+		{"gemm", []int{3, 4}, map[string]*tensor.Tensor{"w": randT(r, 4, 5), "b": randT(r, 5)}, []string{"x", "w", "b"}, nil, "Gemm"},
+		{"gemm-transB-alpha-beta", []int{3, 4}, map[string]*tensor.Tensor{"w": randT(r, 5, 4), "b": randT(r, 1, 5)}, []string{"x", "w", "b"}, []any{"transB", 1, "alpha", float32(0.7), "beta", float32(1.3)}, "Gemm"},
+		{"gemm-transA-colbias", []int{4, 3}, map[string]*tensor.Tensor{"w": randT(r, 4, 5), "b": randT(r, 3, 1)}, []string{"x", "w", "b"}, []any{"transA", 1}, "Gemm"},
+		{"gemm-both-trans-scalar", []int{4, 3}, map[string]*tensor.Tensor{"w": randT(r, 5, 4), "b": randT(r, 1)}, []string{"x", "w", "b"}, []any{"transA", 1, "transB", 1}, "Gemm"},
+		{"gemm-weight-first", []int{4, 5}, map[string]*tensor.Tensor{"w": randT(r, 3, 4)}, []string{"w", "x"}, nil, "Gemm"},
+		{"matmul-2d", []int{3, 4}, map[string]*tensor.Tensor{"w": randT(r, 4, 5)}, []string{"x", "w"}, nil, "MatMul"},
+		{"matmul-batched-weight", []int{2, 3, 4}, map[string]*tensor.Tensor{"w": randT(r, 4, 5)}, []string{"x", "w"}, nil, "MatMul"},
+		{"matmul-broadcast", []int{2, 1, 3, 4}, map[string]*tensor.Tensor{"w": randT(r, 3, 4, 2)}, []string{"x", "w"}, nil, "MatMul"},
+		{"matmul-vector", []int{4}, map[string]*tensor.Tensor{"w": randT(r, 2, 4, 3)}, []string{"x", "w"}, nil, "MatMul"},
+		{"matmul-weight-left", []int{2, 4, 3}, map[string]*tensor.Tensor{"w": randT(r, 5, 4)}, []string{"w", "x"}, nil, "MatMul"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := model([]*graph.Node{node(c.op, c.in, []string{"y"}, c.attrs...)}, c.inits, "y")
+			gradCheck(t, m, c.x, Options{})
+		})
+	}
+}
+
+func TestGradUnary(t *testing.T) {
+	for _, c := range []struct {
+		op    string
+		attrs []any
+	}{
+		{"Relu", nil}, {"LeakyRelu", []any{"alpha", float32(0.2)}}, {"Sigmoid", nil}, {"Tanh", nil},
+		{"Gelu", nil}, {"Gelu", []any{"approximate", "tanh"}}, {"Erf", nil}, {"Exp", nil}, {"Neg", nil},
+		{"Identity", nil}, {"Softmax", []any{"axis", 1}}, {"LogSoftmax", nil}, {"Softmax", nil},
+		{"ReduceMean", []any{"axes", []int{1}}}, {"ReduceSum", []any{"axes", []int{0, 2}, "keepdims", 0}},
+		{"Flatten", []any{"axis", 2}}, {"Transpose", []any{"perm", []int{2, 0, 1}}}, {"Transpose", nil},
+		{"Dropout", nil},
+	} {
+		t.Run(c.op, func(t *testing.T) {
+			m := model([]*graph.Node{node(c.op, []string{"x"}, []string{"y"}, c.attrs...)}, nil, "y")
+			if c.op == "Dropout" {
+				m = model([]*graph.Node{node(c.op, []string{"x", "r"}, []string{"y"})},
+					map[string]*tensor.Tensor{"r": tensor.FromFloat32([]float32{0.3})}, "y")
+				m.Graph.Initializers[0].Name = "r"
+			}
+			gradCheck(t, m, []int{2, 3, 4}, Options{Seed: 7})
+		})
+	}
+	t.Run("Clip", func(t *testing.T) {
+		c := func(v float32) *tensor.Tensor { return tensor.FromFloat32([]float32{v}) }
+		m := model([]*graph.Node{node("Clip", []string{"x", "lo", "hi"}, []string{"y"})},
+			map[string]*tensor.Tensor{"lo": c(-0.5), "hi": c(0.8)}, "y")
+		gradCheck(t, m, []int{3, 5}, Options{})
+	})
+}
+
+func TestGradBinaryBroadcast(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
+		for _, ws := range [][]int{{2, 3, 4}, {4}, {3, 1}, {1}, {2, 1, 4}, {1, 1, 1, 1}} {
+			t.Run(fmt.Sprint(op, ws), func(t *testing.T) {
+				w := randT(r, ws...)
+				if op == "Div" {
+					for i := range w.F32 {
+						w.F32[i] = 1.5 + float32(math.Abs(float64(w.F32[i])))
+					}
+				}
+				m := model([]*graph.Node{node(op, []string{"x", "w"}, []string{"y"})}, map[string]*tensor.Tensor{"w": w}, "y")
+				gradCheck(t, m, []int{2, 3, 4}, Options{})
+				m = model([]*graph.Node{node(op, []string{"w", "x"}, []string{"y"})}, map[string]*tensor.Tensor{"w": w}, "y")
+				if op != "Div" {
+					gradCheck(t, m, []int{2, 3, 4}, Options{})
+				}
+			})
+		}
+	}
+	t.Run("same-input-twice", func(t *testing.T) {
+		m := model([]*graph.Node{node("Mul", []string{"x", "x"}, []string{"y"})}, nil, "y")
+		gradCheck(t, m, []int{3, 4}, Options{})
+	})
+}
+
+func TestGradPool(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		op    string
+		x     []int
+		attrs []any
+	}{
+		{"max", "MaxPool", []int{2, 3, 6, 6}, []any{"kernel_shape", []int{2, 2}, "strides", []int{2, 2}}},
+		{"max-overlap-pad", "MaxPool", []int{1, 2, 7, 7}, []any{"kernel_shape", []int{3, 3}, "strides", []int{2, 2}, "pads", []int{1, 1, 1, 1}}},
+		{"max-ceil", "MaxPool", []int{1, 2, 7, 7}, []any{"kernel_shape", []int{2, 2}, "strides", []int{2, 2}, "ceil_mode", 1}},
+		{"avg", "AveragePool", []int{2, 3, 6, 6}, []any{"kernel_shape", []int{3, 3}, "strides", []int{1, 1}}},
+		{"avg-pad", "AveragePool", []int{1, 2, 5, 5}, []any{"kernel_shape", []int{3, 3}, "strides", []int{2, 2}, "pads", []int{1, 1, 1, 1}}},
+		{"avg-pad-include", "AveragePool", []int{1, 2, 5, 5}, []any{"kernel_shape", []int{3, 3}, "strides", []int{2, 2}, "pads", []int{1, 1, 1, 1}, "count_include_pad", 1}},
+		{"gap", "GlobalAveragePool", []int{2, 3, 4, 5}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := model([]*graph.Node{node(c.op, []string{"x"}, []string{"y"}, c.attrs...)}, nil, "y")
+			gradCheck(t, m, c.x, Options{})
+		})
+	}
+}
+
+func TestGradNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	bn := func() map[string]*tensor.Tensor {
+		v := randT(r, 3)
+		for i := range v.F32 {
+			v.F32[i] = 0.5 + float32(math.Abs(float64(v.F32[i])))
+		}
+		return map[string]*tensor.Tensor{"g": randT(r, 3), "b": randT(r, 3), "m": randT(r, 3), "v": v}
+	}
+	t.Run("batchnorm-train", func(t *testing.T) {
+		m := model([]*graph.Node{node("BatchNormalization", []string{"x", "g", "b", "m", "v"}, []string{"y"})}, bn(), "y")
+		gradCheck(t, m, []int{4, 3, 2, 3}, Options{})
+	})
+	t.Run("batchnorm-frozen", func(t *testing.T) {
+		m := model([]*graph.Node{node("BatchNormalization", []string{"x", "g", "b", "m", "v"}, []string{"y"})}, bn(), "y")
+		gradCheck(t, m, []int{4, 3, 2, 3}, Options{FreezeBN: true})
+	})
+	t.Run("layernorm", func(t *testing.T) {
+		m := model([]*graph.Node{node("LayerNormalization", []string{"x", "g", "b"}, []string{"y"})},
+			map[string]*tensor.Tensor{"g": randT(r, 5), "b": randT(r, 5)}, "y")
+		gradCheck(t, m, []int{2, 3, 5}, Options{})
+	})
+	t.Run("layernorm-axis1", func(t *testing.T) {
+		m := model([]*graph.Node{node("LayerNormalization", []string{"x", "g", "b"}, []string{"y"}, "axis", 1)},
+			map[string]*tensor.Tensor{"g": randT(r, 3, 5), "b": randT(r, 3, 5)}, "y")
+		gradCheck(t, m, []int{2, 3, 5}, Options{})
+	})
+}
+
+func TestGradShapeOps(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	w := map[string]*tensor.Tensor{"w": randT(r, 2, 2, 4)}
+	for _, c := range []struct {
+		name  string
+		nodes []*graph.Node
+		inits map[string]*tensor.Tensor
+	}{
+		{"reshape-shape-subgraph", []*graph.Node{
+			node("Shape", []string{"x"}, []string{"s"}),
+			node("Constant", nil, []string{"i0"}, "value", tensor.FromInt64([]int64{0})),
+			node("Gather", []string{"s", "i0"}, []string{"n"}, "axis", 0),
+			node("Unsqueeze", []string{"n", "ax"}, []string{"n1"}),
+			node("Constant", nil, []string{"m1"}, "value", ints(-1)),
+			node("Concat", []string{"n1", "m1"}, []string{"shp"}, "axis", 0),
+			node("Reshape", []string{"x", "shp"}, []string{"y"}),
+		}, map[string]*tensor.Tensor{"ax": ints(0)}},
+		{"concat-split", []*graph.Node{
+			node("Concat", []string{"x", "w"}, []string{"c"}, "axis", 1),
+			node("Split", []string{"c", "sp"}, []string{"a", "b"}, "axis", 1),
+			node("Tanh", []string{"a"}, []string{"ta"}),
+			node("Concat", []string{"b", "ta"}, []string{"y"}, "axis", 1),
+		}, map[string]*tensor.Tensor{"w": randT(r, 2, 2, 4), "sp": ints(3, 2)}},
+		{"slice", []*graph.Node{
+			node("Slice", []string{"x", "st", "en", "ax", "stp"}, []string{"y"}),
+		}, map[string]*tensor.Tensor{"st": ints(1, -1), "en": ints(3, -5), "ax": ints(1, 2), "stp": ints(1, -2)}},
+		{"squeeze-unsqueeze", []*graph.Node{
+			node("Unsqueeze", []string{"x", "a"}, []string{"u"}),
+			node("Mul", []string{"u", "w"}, []string{"m"}),
+			node("Squeeze", []string{"m", "a"}, []string{"y"}),
+		}, map[string]*tensor.Tensor{"a": ints(1), "w": randT(r, 2, 1, 3, 4)}},
+		{"gather-float", []*graph.Node{
+			node("Gather", []string{"x", "i"}, []string{"y"}, "axis", 2),
+		}, map[string]*tensor.Tensor{"i": tensor.FromInt64([]int64{3, 0, 3, -1}, 2, 2)}},
+		{"transpose-matmul", []*graph.Node{
+			node("Transpose", []string{"w"}, []string{"wt"}, "perm", []int{0, 2, 1}),
+			node("MatMul", []string{"x", "wt"}, []string{"y"}),
+		}, w},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := model(c.nodes, c.inits, "y")
+			gradCheck(t, m, []int{2, 3, 4}, Options{})
+		})
+	}
+}

@@ -126,8 +126,10 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 	for _, f := range opt.Freeze {
 		frozen[f] = true
 	}
-	// Initializers that are running statistics or bounds, never trained.
+	// Initializers that are running statistics, or bounds and ratios,
+	// never trained.
 	notParam := map[string]bool{}
+	constant := map[string]bool{}
 	for _, n := range g.Nodes {
 		switch n.OpType {
 		case "BatchNormalization":
@@ -136,10 +138,10 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 					notParam[s] = true
 				}
 			}
-		case "Clip":
+		case "Clip", "Dropout":
 			for _, i := range []int{1, 2} {
 				if s := n.Input(i); s != "" {
-					notParam[s] = true
+					constant[s] = true
 				}
 			}
 		}
@@ -154,7 +156,7 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 			}
 			if notParam[t.Name] {
 				p.stats = append(p.stats, t)
-			} else if !frozen[t.Name] {
+			} else if !frozen[t.Name] && !constant[t.Name] {
 				v.param = &Param{Name: t.Name, Shape: v.shape, Data: t.F32, Grad: make([]float32, len(t.F32))}
 				v.grad = v.param.Grad
 				v.needGrad = true
