@@ -3,8 +3,12 @@ package onnx
 import (
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/podaml/poda/internal/atomicfile"
 	"github.com/podaml/poda/onnx/pb"
@@ -54,7 +58,14 @@ func WriteFile(path string, m *pb.ModelProto, opt WriteOptions) error {
 	if err := checkLocation(name); err != nil {
 		return &Error{File: path, Rule: fmt.Sprintf("external data name %q: %v", name, err)}
 	}
-	dataPath := filepath.Join(filepath.Dir(path), filepath.FromSlash(name))
+	dir := filepath.Dir(path)
+	dataPath := filepath.Join(dir, filepath.FromSlash(name))
+	if filepath.Clean(dataPath) == filepath.Clean(path) {
+		return &Error{File: path, Rule: fmt.Sprintf("external data name %q is the model file itself", name)}
+	}
+	if err := checkDataDirs(dir, name); err != nil {
+		return &Error{File: path, Rule: fmt.Sprintf("external data name %q: %v", name, err)}
+	}
 	if src, same := atomicfile.SameFile(dataPath, opt.Protect...); same {
 		return &Error{File: dataPath, Rule: fmt.Sprintf("refusing to overwrite the input file %s", src)}
 	}
@@ -84,7 +95,24 @@ func WriteFile(path string, m *pb.ModelProto, opt WriteOptions) error {
 	if err != nil {
 		return err
 	}
-	// The data file goes first, so the model never points at missing data.
+	if len(chunks) == 0 {
+		// Nothing is big enough to move: no data file.
+		return atomicfile.WriteFile(path, b, 0o644)
+	}
+	// Both files are written in full before either is renamed into place,
+	// and the data file is renamed first, so the model never points at
+	// missing data and a failure while writing leaves the old pair intact.
+	mf, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return err
+	}
+	defer mf.Abort()
+	if _, err := mf.Write(b); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := mf.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := atomicfile.Write(dataPath, 0o644, func(w io.Writer) error {
 		for _, c := range chunks {
 			if _, err := w.Write(c); err != nil {
@@ -95,5 +123,25 @@ func WriteFile(path string, m *pb.ModelProto, opt WriteOptions) error {
 	}); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	return mf.Commit()
+}
+
+// checkDataDirs refuses a data file name whose folders, inside dir, are
+// symbolic links or not folders: the data file would land outside dir.
+func checkDataDirs(dir, name string) error {
+	parts := strings.Split(path.Clean(name), "/")
+	for i := 1; i < len(parts); i++ {
+		p := filepath.Join(dir, filepath.FromSlash(strings.Join(parts[:i], "/")))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link, which Poda refuses", p)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", p)
+		}
+	}
+	return nil
 }
