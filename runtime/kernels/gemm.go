@@ -251,68 +251,94 @@ func (g *gemmCtx) run(t int) {
 //		for pc (kcBlock depth):   pack op(B)[pc:, jc:] into bpack
 //			for ic (mcBlock rows): pack op(A)[ic:, pc:] into apack
 //				for jr (nr), ir (mr): micro-kernel on one mr×nr tile
+//
+// When the rows fit one mcBlock, B is not reused across ic blocks, so each
+// nr-column sliver of B is packed just before its tiles are computed and
+// never leaves L1 (the shapes of batch-64 MLPs and convolutions).
 func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 	if i0 >= i1 || j0 >= j1 {
 		return
 	}
-	kcMax := min(kcBlock, g.k)
-	w.bpack = growAligned(w.bpack, kcMax*roundUp(min(ncBlock, j1-j0), nr))
-	w.apack = growAligned(w.apack, kcMax*roundUp(min(mcBlock, i1-i0), mr))
+	// Split k and the rows into equal blocks no larger than kcBlock and
+	// mcBlock, so that no block is a thin remainder.
+	kcStep := ceilDiv(g.k, ceilDiv(g.k, kcBlock))
+	mcStep := roundUp(ceilDiv(i1-i0, ceilDiv(i1-i0, mcBlock)), mr)
+	single := i1-i0 <= mcStep
+	if single {
+		w.bpack = growAligned(w.bpack, kcStep*nr)
+	} else {
+		w.bpack = growAligned(w.bpack, kcStep*roundUp(min(ncBlock, j1-j0), nr))
+	}
+	w.apack = growAligned(w.apack, kcStep*min(mcStep, roundUp(i1-i0, mr)))
 	for jc := j0; jc < j1; jc += ncBlock {
 		nc := min(ncBlock, j1-jc)
-		for pc := 0; pc < g.k; pc += kcBlock {
-			kc := min(kcBlock, g.k-pc)
+		for pc := 0; pc < g.k; pc += kcStep {
+			kc := min(kcStep, g.k-pc)
 			beta := g.beta
 			if pc > 0 {
 				beta = 1
 			}
 			last := pc+kc == g.k
+			if single {
+				g.packA(w, i0, i1-i0, pc, kc)
+				bp := w.bpack[:kc*nr]
+				for j := jc; j < jc+nc; j += nr {
+					cols := min(nr, jc+nc-j)
+					packB(bp, g.b, g.ldb, g.transB, pc, kc, j, cols)
+					g.sliver(w, bp, kc, beta, last, i0, i1-i0, j, cols)
+				}
+				continue
+			}
 			for s := 0; s*nr < nc; s++ {
 				packB(w.bpack[s*kc*nr:(s+1)*kc*nr], g.b, g.ldb, g.transB, pc, kc, jc+s*nr, min(nr, nc-s*nr))
 			}
-			for ic := i0; ic < i1; ic += mcBlock {
-				mc := min(mcBlock, i1-ic)
-				for r := 0; r < mc; r += mr {
-					packA(w.apack[r*kc:(r+mr)*kc], g.a, g.lda, g.transA, g.alpha, ic+r, min(mr, mc-r), pc, kc)
+			for ic := i0; ic < i1; ic += mcStep {
+				mc := min(mcStep, i1-ic)
+				g.packA(w, ic, mc, pc, kc)
+				for s := 0; s*nr < nc; s++ {
+					g.sliver(w, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, last, ic, mc, jc+s*nr, min(nr, nc-s*nr))
 				}
-				g.macro(w, kc, beta, last, ic, mc, jc, nc)
 			}
 		}
 	}
 }
 
-// macro multiplies the packed mc×kc A block by the packed kc×nc B panel
-// into C[ic:ic+mc, jc:jc+nc], one mr×nr tile at a time. Partial edge tiles
-// go through w.tmp.
-func (g *gemmCtx) macro(w *workerBuf, kc int, beta float32, last bool, ic, mc, jc, nc int) {
+// packA packs rows [ic, ic+mc) × depth [pc, pc+kc) of alpha·op(A) into
+// w.apack, one mr-row sliver after another.
+func (g *gemmCtx) packA(w *workerBuf, ic, mc, pc, kc int) {
+	for r := 0; r < mc; r += mr {
+		packA(w.apack[r*kc:(r+mr)*kc], g.a, g.lda, g.transA, g.alpha, ic+r, min(mr, mc-r), pc, kc)
+	}
+}
+
+// sliver multiplies the packed mc×kc A block by one packed kc×nr sliver of
+// B (bp) into C[ic:ic+mc, j:j+cols], one mr×nr tile at a time. Partial
+// edge tiles go through w.tmp. On the last k block it runs the epilogue on
+// each tile while the tile is in L1.
+func (g *gemmCtx) sliver(w *workerBuf, bp []float32, kc int, beta float32, last bool, ic, mc, j, cols int) {
 	c, ldc := g.c, g.ldc
-	for s := 0; s*nr < nc; s++ {
-		j := jc + s*nr
-		cols := min(nr, nc-s*nr)
-		bp := w.bpack[s*kc*nr : (s+1)*kc*nr]
-		for r := 0; r < mc; r += mr {
-			i := ic + r
-			rows := min(mr, mc-r)
-			ap := w.apack[r*kc : (r+mr)*kc]
-			if rows == mr && cols == nr {
-				microKernel(kc, ap, bp, c[i*ldc+j:], ldc, beta)
-			} else {
-				microKernel(kc, ap, bp, w.tmp[:], nr, 0)
-				for ii := 0; ii < rows; ii++ {
-					dst := c[(i+ii)*ldc+j : (i+ii)*ldc+j+cols]
-					src := w.tmp[ii*nr : ii*nr+cols]
-					if beta == 0 {
-						copy(dst, src)
-					} else {
-						for jj, v := range src {
-							dst[jj] = beta*dst[jj] + v
-						}
+	for r := 0; r < mc; r += mr {
+		i := ic + r
+		rows := min(mr, mc-r)
+		ap := w.apack[r*kc : (r+mr)*kc]
+		if rows == mr && cols == nr {
+			microKernel(kc, ap, bp, c[i*ldc+j:], ldc, beta)
+		} else {
+			microKernel(kc, ap, bp, w.tmp[:], nr, 0)
+			for ii := 0; ii < rows; ii++ {
+				dst := c[(i+ii)*ldc+j : (i+ii)*ldc+j+cols]
+				src := w.tmp[ii*nr : ii*nr+cols]
+				if beta == 0 {
+					copy(dst, src)
+				} else {
+					for jj, v := range src {
+						dst[jj] = beta*dst[jj] + v
 					}
 				}
 			}
-			if last && g.ep != nil {
-				g.ep.apply(c, ldc, i, j, rows, cols)
-			}
+		}
+		if last && g.ep != nil {
+			g.ep.apply(c, ldc, i, j, rows, cols)
 		}
 	}
 }
@@ -337,6 +363,10 @@ func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 			copy(d, b[o:o+cols])
 			clear(d[cols:])
 		}
+		return
+	}
+	if cols == nr {
+		packBTrans16(dst, b[j0*ldb+p0:], ldb, kc)
 		return
 	}
 	for j := 0; j < cols; j++ {
@@ -400,6 +430,8 @@ func packA(dst, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, 
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+func ceilDiv(x, m int) int { return (x + m - 1) / m }
 
 // growAligned returns a slice of length n whose first element is 64-byte
 // (cache line) aligned, reusing s when it is large enough.

@@ -47,3 +47,28 @@ func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
 	}
 	kernelGeneric(k, a, b, c, ldc, beta)
 }
+
+// packBTransAVX2 packs the first kc8 (a multiple of 8) rows of a 16-column
+// sliver of Bᵀ, 8×8 blocks at a time; it is
+//
+//	for p := 0; p < kc8; p++ {
+//		for j := 0; j < 16; j++ {
+//			dst[p*16+j] = b[j*ldb+p]
+//		}
+//	}
+//
+//go:noescape
+func packBTransAVX2(dst, b *float32, ldb, kc8 int)
+
+// packBTrans16 packs a full 16-column sliver of op(B) = Bᵀ (see packB).
+func packBTrans16(dst, b []float32, ldb, kc int) {
+	kc8 := kc &^ 7
+	if useAVX2FMA && kc8 > 0 {
+		_ = dst[kc*nr-1]
+		_ = b[(nr-1)*ldb+kc-1]
+		packBTransAVX2(&dst[0], &b[0], ldb, kc8)
+	} else {
+		kc8 = 0
+	}
+	packBTrans16Generic(dst, b, ldb, kc8, kc)
+}

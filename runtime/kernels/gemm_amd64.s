@@ -134,3 +134,77 @@ overwrite:
 	STOREROW(Y10, Y11)
 	VZEROUPPER
 	RET
+
+// TRANSPOSE8 transposes the 8×8 block whose rows start at lo, lo+R8,
+// lo+2·R8, lo+R9 (= 3·R8), hi, … and stores row q of the result at
+// off + 64·q (DI): the rows of 16-float packed B.
+#define TRANSPOSE8(lo, hi, off) \
+	VMOVUPS    (lo), Y0;              \
+	VMOVUPS    (lo)(R8*1), Y1;        \
+	VMOVUPS    (lo)(R8*2), Y2;        \
+	VMOVUPS    (lo)(R9*1), Y3;        \
+	VMOVUPS    (hi), Y4;              \
+	VMOVUPS    (hi)(R8*1), Y5;        \
+	VMOVUPS    (hi)(R8*2), Y6;        \
+	VMOVUPS    (hi)(R9*1), Y7;        \
+	VUNPCKLPS  Y1, Y0, Y8;            \
+	VUNPCKHPS  Y1, Y0, Y9;            \
+	VUNPCKLPS  Y3, Y2, Y10;           \
+	VUNPCKHPS  Y3, Y2, Y11;           \
+	VUNPCKLPS  Y5, Y4, Y12;           \
+	VUNPCKHPS  Y5, Y4, Y13;           \
+	VUNPCKLPS  Y7, Y6, Y14;           \
+	VUNPCKHPS  Y7, Y6, Y15;           \
+	VSHUFPS    $0x44, Y10, Y8, Y0;    \
+	VSHUFPS    $0xEE, Y10, Y8, Y1;    \
+	VSHUFPS    $0x44, Y11, Y9, Y2;    \
+	VSHUFPS    $0xEE, Y11, Y9, Y3;    \
+	VSHUFPS    $0x44, Y14, Y12, Y4;   \
+	VSHUFPS    $0xEE, Y14, Y12, Y5;   \
+	VSHUFPS    $0x44, Y15, Y13, Y6;   \
+	VSHUFPS    $0xEE, Y15, Y13, Y7;   \
+	VPERM2F128 $0x20, Y4, Y0, Y8;     \
+	VPERM2F128 $0x20, Y5, Y1, Y9;     \
+	VPERM2F128 $0x20, Y6, Y2, Y10;    \
+	VPERM2F128 $0x20, Y7, Y3, Y11;    \
+	VPERM2F128 $0x31, Y4, Y0, Y12;    \
+	VPERM2F128 $0x31, Y5, Y1, Y13;    \
+	VPERM2F128 $0x31, Y6, Y2, Y14;    \
+	VPERM2F128 $0x31, Y7, Y3, Y15;    \
+	VMOVUPS    Y8, off(DI);           \
+	VMOVUPS    Y9, off+64(DI);        \
+	VMOVUPS    Y10, off+128(DI);      \
+	VMOVUPS    Y11, off+192(DI);      \
+	VMOVUPS    Y12, off+256(DI);      \
+	VMOVUPS    Y13, off+320(DI);      \
+	VMOVUPS    Y14, off+384(DI);      \
+	VMOVUPS    Y15, off+448(DI)
+
+// func packBTransAVX2(dst, b *float32, ldb, kc8 int)
+TEXT ·packBTransAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	MOVQ kc8+24(FP), CX
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (SI)(R8*4), R10
+	LEAQ (R10)(R8*4), R11
+	LEAQ (R11)(R8*4), R12
+	SHRQ $3, CX
+	JZ   packBTDone
+
+packBTLoop:
+	TRANSPOSE8(SI, R10, 0)
+	TRANSPOSE8(R11, R12, 32)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $512, DI
+	DECQ CX
+	JNZ  packBTLoop
+
+packBTDone:
+	VZEROUPPER
+	RET

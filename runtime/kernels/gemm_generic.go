@@ -58,3 +58,15 @@ func kernelGeneric(k int, a, b, c []float32, ldc int, beta float32) {
 		}
 	}
 }
+
+// packBTrans16Generic packs rows p0..kc-1 of a full 16-column sliver of
+// op(B) = Bᵀ, where b starts at the sliver's first element:
+//
+//	dst[p*16+j] = b[j*ldb+p]
+func packBTrans16Generic(dst, b []float32, ldb, p0, kc int) {
+	for j := 0; j < nr; j++ {
+		for p, v := range b[j*ldb+p0 : j*ldb+kc] {
+			dst[(p0+p)*nr+j] = v
+		}
+	}
+}

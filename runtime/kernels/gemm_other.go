@@ -10,3 +10,8 @@ var useAVX2FMA = false
 func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
 	kernelGeneric(k, a, b, c, ldc, beta)
 }
+
+// packBTrans16 forwards to packBTrans16Generic.
+func packBTrans16(dst, b []float32, ldb, kc int) {
+	packBTrans16Generic(dst, b, ldb, 0, kc)
+}
