@@ -270,8 +270,9 @@ func (l *Loader) work(epoch, index int, stop, done chan struct{}) {
 			}
 			s.labels[k] = lab
 		}
+		failed := s.err != nil
 		l.ready <- s // never blocks: ready holds every slot
-		if s.err != nil {
+		if failed {
 			return
 		}
 		index += b
