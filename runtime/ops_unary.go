@@ -15,7 +15,7 @@ import (
 
 type unaryOp struct {
 	name string
-	f    func(x float64) float64 // generic formula
+	f    func(x float64) float64  // generic formula
 	f32  func(dst, src []float32) // optional float32 fast path
 	ints bool                     // also defined on integers (Abs, Neg, Sign)
 }
