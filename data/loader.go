@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 
 	"github.com/podaml/poda/tensor"
@@ -63,6 +64,9 @@ type Loader struct {
 	closed  bool
 	perm    []int // owned by the worker while it runs
 	rng     rand.PCG
+	workers int
+	errK    []int   // per fill worker: failed item
+	errs    []error // per fill worker: its error
 }
 
 // NewLoader returns a loader over ds with batches of batchSize examples,
@@ -79,7 +83,7 @@ func NewLoader(ds Dataset, batchSize int, shuffle bool, seed uint64, dropLast bo
 		return nil, fmt.Errorf("data: %d examples make no full batch of %d (dropLast)", n, batchSize)
 	}
 	l := &Loader{ds: ds, bs: batchSize, shuffle: shuffle, dropLast: dropLast, seed: seed,
-		numel: tensor.Prod(ds.Shape()), perEpoch: n, prefetch: DefaultPrefetch}
+		numel: tensor.Prod(ds.Shape()), perEpoch: n, prefetch: DefaultPrefetch, workers: 1}
 	if dropLast {
 		l.perEpoch = n - n%batchSize
 	}
@@ -253,22 +257,9 @@ func (l *Loader) work(epoch, index int, stop, done chan struct{}) {
 		s.indices = s.indices[:b]
 		s.x.Shape[0] = b
 		s.x.F32 = s.full[:b*l.numel]
-		for k := range b {
-			if l.halt.Load() {
-				l.free <- s
-				return
-			}
-			i := l.perm[index+k]
-			s.indices[k] = i
-			lab, err := l.ds.Example(i, s.x.F32[k*l.numel:(k+1)*l.numel])
-			if err == nil && (lab < 0 || lab >= l.ds.Classes()) {
-				err = fmt.Errorf("data: example %d has label %d, outside [0, %d)", i, lab, l.ds.Classes())
-			}
-			if err != nil {
-				s.err = err
-				break
-			}
-			s.labels[k] = lab
+		if !l.fill(s, index, b) {
+			l.free <- s
+			return
 		}
 		failed := s.err != nil
 		l.ready <- s // never blocks: ready holds every slot
@@ -277,4 +268,83 @@ func (l *Loader) work(epoch, index int, stop, done chan struct{}) {
 		}
 		index += b
 	}
+}
+
+// fill loads the b examples of s starting at index of the epoch's order,
+// on l.workers goroutines. It reports false if the loader is stopping; a
+// data set error is left in s.err (the one of the earliest example).
+func (l *Loader) fill(s *slot, index, b int) bool {
+	for k := range b {
+		s.indices[k] = l.perm[index+k]
+	}
+	w := min(l.workers, b)
+	if w <= 1 {
+		k, err := l.fillPart(s, 0, 1, b)
+		if k < 0 {
+			return false
+		}
+		s.err = err
+		return true
+	}
+	var wg sync.WaitGroup
+	ks := l.errK[:w]
+	errs := l.errs[:w]
+	for j := 1; j < w; j++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ks[j], errs[j] = l.fillPart(s, j, w, b)
+		}()
+	}
+	ks[0], errs[0] = l.fillPart(s, 0, w, b)
+	wg.Wait()
+	first := b
+	for j := range w {
+		if ks[j] < 0 {
+			return false
+		}
+		if errs[j] != nil && ks[j] < first {
+			first, s.err = ks[j], errs[j]
+		}
+		errs[j] = nil
+	}
+	return true
+}
+
+// fillPart loads items k = start, start+step, ... < b of s. It returns the
+// item that failed and its error, b and nil when all loaded, or -1 when the
+// loader is stopping.
+func (l *Loader) fillPart(s *slot, start, step, b int) (int, error) {
+	for k := start; k < b; k += step {
+		if l.halt.Load() {
+			return -1, nil
+		}
+		i := s.indices[k]
+		lab, err := l.ds.Example(i, s.x.F32[k*l.numel:(k+1)*l.numel])
+		if err == nil && (lab < 0 || lab >= l.ds.Classes()) {
+			err = fmt.Errorf("data: example %d has label %d, outside [0, %d)", i, lab, l.ds.Classes())
+		}
+		if err != nil {
+			return k, err
+		}
+		s.labels[k] = lab
+	}
+	return b, nil
+}
+
+// SetWorkers sets how many goroutines load the examples of one batch (at
+// least 1, the default). More help data sets that decode files, such as
+// ImageFolder; Example must then be safe for concurrent use, as it is for
+// every data set in this package. Call it before the first Next.
+func (l *Loader) SetWorkers(n int) error {
+	if n < 1 {
+		return fmt.Errorf("data: workers %d must be at least 1", n)
+	}
+	if l.slots != nil {
+		return fmt.Errorf("data: SetWorkers after the first batch")
+	}
+	l.workers = n
+	l.errK = make([]int, n)
+	l.errs = make([]error, n)
+	return nil
 }

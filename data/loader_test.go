@@ -312,3 +312,41 @@ func BenchmarkLoaderMemory(b *testing.B) {
 		}
 	}
 }
+
+// Several fill workers give the same batches as one.
+func TestLoaderWorkers(t *testing.T) {
+	d := &idDataset{n: 103, classes: 7, failAt: -1}
+	one, _ := NewLoader(d, 10, true, 3, false)
+	many, _ := NewLoader(d, 10, true, 3, false)
+	if err := many.SetWorkers(4); err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	defer many.Close()
+	for range 2 {
+		a, b := epochOrder(t, one, d), epochOrder(t, many, d)
+		if !slices.Equal(a, b) {
+			t.Fatal("4 workers give a different order")
+		}
+	}
+	if err := many.SetWorkers(2); err == nil {
+		t.Error("SetWorkers after start accepted")
+	}
+	// The earliest failing example of a batch is reported.
+	f := &idDataset{n: 40, classes: 2, failAt: -1}
+	l, _ := NewLoader(f, 20, false, 0, false)
+	l.SetWorkers(3)
+	defer l.Close()
+	if _, err := l.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.Next(context.Background()) // EOF
+	l.Seek(0, 0) // stops the prefetching before the data set changes
+	f.failAt = 5
+	if _, err := l.Next(context.Background()); err == nil || err.Error() != "example 5 is broken" {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -279,3 +279,26 @@ func TestMNISTCorrupt(t *testing.T) {
 		t.Error("zero std accepted")
 	}
 }
+
+func TestModCacheFallbacks(t *testing.T) {
+	t.Setenv("PATH", "") // no go command
+	t.Setenv("GOMODCACHE", "/x/modcache")
+	t.Setenv("GOPATH", "/y/gopath"+string(os.PathListSeparator)+"/z")
+	t.Setenv("HOME", "/home/h")
+	if got, _ := modCache(); got != "/x/modcache" {
+		t.Errorf("with $GOMODCACHE: %s", got)
+	}
+	t.Setenv("GOMODCACHE", "")
+	if got, _ := modCache(); got != filepath.Join("/y/gopath", "pkg", "mod") {
+		t.Errorf("with $GOPATH: %s", got)
+	}
+	t.Setenv("GOPATH", "")
+	if got, _ := modCache(); got != filepath.Join("/home/h", "go", "pkg", "mod") {
+		t.Errorf("with $HOME: %s", got)
+	}
+	// A cache without the module gives a clear error.
+	t.Setenv("GOMODCACHE", t.TempDir())
+	if _, err := MNISTDir(); err == nil || !strings.Contains(err.Error(), "go mod download "+MNISTModule) {
+		t.Errorf("missing module: %v", err)
+	}
+}
