@@ -344,7 +344,7 @@ func TestLoaderWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Next(context.Background()) // EOF
-	l.Seek(0, 0) // stops the prefetching before the data set changes
+	l.Seek(0, 0)                 // stops the prefetching before the data set changes
 	f.failAt = 5
 	if _, err := l.Next(context.Background()); err == nil || err.Error() != "example 5 is broken" {
 		t.Fatalf("err = %v", err)
