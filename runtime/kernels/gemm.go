@@ -351,10 +351,7 @@ func packB(dst, b []float32, ldb int, transB bool, p0, kc, j0, cols int) {
 	dst = dst[:kc*nr]
 	if !transB {
 		if cols == nr {
-			for p := 0; p < kc; p++ {
-				o := (p0+p)*ldb + j0
-				*(*[nr]float32)(dst[p*nr:]) = [nr]float32(b[o : o+nr])
-			}
+			packBCopy16(dst, b[p0*ldb+j0:], ldb, kc)
 			return
 		}
 		for p := 0; p < kc; p++ {
@@ -400,22 +397,7 @@ func packA(dst, a []float32, lda int, transA bool, alpha float32, i0, rows, p0, 
 		return
 	}
 	if rows == mr {
-		o := i0*lda + p0
-		r0 := a[o : o+kc]
-		r1 := a[o+lda : o+lda+kc]
-		r2 := a[o+2*lda : o+2*lda+kc]
-		r3 := a[o+3*lda : o+3*lda+kc]
-		r4 := a[o+4*lda : o+4*lda+kc]
-		r5 := a[o+5*lda : o+5*lda+kc]
-		for p := range r0 {
-			d := dst[p*mr : p*mr+mr : p*mr+mr]
-			d[0] = alpha * r0[p]
-			d[1] = alpha * r1[p]
-			d[2] = alpha * r2[p]
-			d[3] = alpha * r3[p]
-			d[4] = alpha * r4[p]
-			d[5] = alpha * r5[p]
-		}
+		packA6(dst, a[i0*lda+p0:], lda, kc, alpha)
 		return
 	}
 	for i := 0; i < rows; i++ {

@@ -72,3 +72,53 @@ func packBTrans16(dst, b []float32, ldb, kc int) {
 	}
 	packBTrans16Generic(dst, b, ldb, kc8, kc)
 }
+
+// packBCopyAVX2 packs a full 16-column sliver of op(B) = B; it is
+//
+//	for p := 0; p < kc; p++ {
+//		for j := 0; j < 16; j++ {
+//			dst[p*16+j] = b[p*ldb+j]
+//		}
+//	}
+//
+//go:noescape
+func packBCopyAVX2(dst, b *float32, ldb, kc int)
+
+// packBCopy16 packs a full 16-column sliver of op(B) = B (see packB).
+func packBCopy16(dst, b []float32, ldb, kc int) {
+	if useAVX2FMA {
+		_ = dst[kc*nr-1]
+		_ = b[(kc-1)*ldb+nr-1]
+		packBCopyAVX2(&dst[0], &b[0], ldb, kc)
+		return
+	}
+	packBCopy16Generic(dst, b, ldb, kc)
+}
+
+// packA6AVX2 packs the first kc8 (a multiple of 8) depths of a full 6-row
+// sliver of alpha·op(A) = alpha·A; it is
+//
+//	for p := 0; p < kc8; p++ {
+//		for i := 0; i < 6; i++ {
+//			dst[p*6+i] = alpha * a[i*lda+p]
+//		}
+//	}
+//
+// except that it also writes zeros to dst[kc8*6] and dst[kc8*6+1], so
+// callers pass kc8 < kc and fill depth kc8 afterwards.
+//
+//go:noescape
+func packA6AVX2(dst, a *float32, lda, kc8 int, alpha float32)
+
+// packA6 packs a full 6-row sliver of alpha·op(A) = alpha·A (see packA).
+func packA6(dst, a []float32, lda, kc int, alpha float32) {
+	kc8 := (kc - 1) &^ 7 // leave at least one depth for the generic tail
+	if useAVX2FMA && kc8 > 0 {
+		_ = dst[kc*mr-1]
+		_ = a[(mr-1)*lda+kc-1]
+		packA6AVX2(&dst[0], &a[0], lda, kc8, alpha)
+	} else {
+		kc8 = 0
+	}
+	packA6Generic(dst, a, lda, kc8, kc, alpha)
+}

@@ -208,3 +208,96 @@ packBTLoop:
 packBTDone:
 	VZEROUPPER
 	RET
+
+// func packBCopyAVX2(dst, b *float32, ldb, kc int)
+TEXT ·packBCopyAVX2(SB), NOSPLIT, $0-32
+	MOVQ  dst+0(FP), DI
+	MOVQ  b+8(FP), SI
+	MOVQ  ldb+16(FP), R8
+	MOVQ  kc+24(FP), CX
+	SHLQ  $2, R8
+	TESTQ CX, CX
+	JZ    packBCDone
+
+packBCLoop:
+	// Rows are typically far apart (a page or more), where the hardware
+	// prefetchers do not follow; fetch the next sliver's line of this row.
+	PREFETCHT0 64(SI)
+	VMOVUPS    (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    R8, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     packBCLoop
+
+packBCDone:
+	VZEROUPPER
+	RET
+
+// func packA6AVX2(dst, a *float32, lda, kc8 int, alpha float32)
+TEXT ·packA6AVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         lda+16(FP), R8
+	MOVQ         kc8+24(FP), CX
+	VBROADCASTSS alpha+32(FP), Y6
+	SHLQ         $2, R8
+	LEAQ         (R8)(R8*2), R9
+	LEAQ         (SI)(R8*4), R10
+	SHRQ         $3, CX
+	JZ           packA6Done
+
+packA6Loop:
+	// Rows 0..5, eight depths each, scaled by alpha.
+	VMULPS     (SI), Y6, Y0
+	VMULPS     (SI)(R8*1), Y6, Y1
+	VMULPS     (SI)(R8*2), Y6, Y2
+	VMULPS     (SI)(R9*1), Y6, Y3
+	VMULPS     (R10), Y6, Y4
+	VMULPS     (R10)(R8*1), Y6, Y5
+	// The 8×8 transpose of TRANSPOSE8 with rows 6 and 7 zero (Y7).
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VXORPS     Y7, Y7, Y7
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xEE, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xEE, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y7, Y12, Y4
+	VSHUFPS    $0xEE, Y7, Y12, Y5
+	VSHUFPS    $0x44, Y7, Y13, Y14
+	VSHUFPS    $0xEE, Y7, Y13, Y15
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y14, Y2, Y10
+	VPERM2F128 $0x20, Y15, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y14, Y2, Y4
+	VPERM2F128 $0x31, Y15, Y3, Y5
+
+	// Depth q's six values go to 24·q(DI); each 32-byte store spills two
+	// zeros into depth q+1, which the next store overwrites.
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 24(DI)
+	VMOVUPS Y10, 48(DI)
+	VMOVUPS Y11, 72(DI)
+	VMOVUPS Y12, 96(DI)
+	VMOVUPS Y13, 120(DI)
+	VMOVUPS Y4, 144(DI)
+	VMOVUPS Y5, 168(DI)
+	ADDQ    $32, SI
+	ADDQ    $32, R10
+	ADDQ    $192, DI
+	DECQ    CX
+	JNZ     packA6Loop
+
+packA6Done:
+	VZEROUPPER
+	RET

@@ -70,3 +70,35 @@ func packBTrans16Generic(dst, b []float32, ldb, p0, kc int) {
 		}
 	}
 }
+
+// packBCopy16Generic packs a full 16-column sliver of op(B) = B, where b
+// starts at the sliver's first element:
+//
+//	dst[p*16+j] = b[p*ldb+j]
+func packBCopy16Generic(dst, b []float32, ldb, kc int) {
+	for p := 0; p < kc; p++ {
+		*(*[nr]float32)(dst[p*nr:]) = [nr]float32(b[p*ldb : p*ldb+nr])
+	}
+}
+
+// packA6Generic packs depths p0..kc-1 of a full 6-row sliver of
+// alpha·op(A) = alpha·A, where a starts at the sliver's first element:
+//
+//	dst[p*6+i] = alpha * a[i*lda+p]
+func packA6Generic(dst, a []float32, lda, p0, kc int, alpha float32) {
+	r0 := a[p0:kc]
+	r1 := a[lda+p0 : lda+kc]
+	r2 := a[2*lda+p0 : 2*lda+kc]
+	r3 := a[3*lda+p0 : 3*lda+kc]
+	r4 := a[4*lda+p0 : 4*lda+kc]
+	r5 := a[5*lda+p0 : 5*lda+kc]
+	for p := range r0 {
+		d := dst[(p0+p)*mr : (p0+p)*mr+mr : (p0+p)*mr+mr]
+		d[0] = alpha * r0[p]
+		d[1] = alpha * r1[p]
+		d[2] = alpha * r2[p]
+		d[3] = alpha * r3[p]
+		d[4] = alpha * r4[p]
+		d[5] = alpha * r5[p]
+	}
+}

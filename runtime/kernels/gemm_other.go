@@ -15,3 +15,13 @@ func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
 func packBTrans16(dst, b []float32, ldb, kc int) {
 	packBTrans16Generic(dst, b, ldb, 0, kc)
 }
+
+// packBCopy16 forwards to packBCopy16Generic.
+func packBCopy16(dst, b []float32, ldb, kc int) {
+	packBCopy16Generic(dst, b, ldb, kc)
+}
+
+// packA6 forwards to packA6Generic.
+func packA6(dst, a []float32, lda, kc int, alpha float32) {
+	packA6Generic(dst, a, lda, 0, kc, alpha)
+}
