@@ -223,3 +223,23 @@ func floats32(t *tensor.Tensor) ([]float32, error) {
 
 // cloneInts copies s.
 func cloneInts(s []int) []int { return append([]int{}, s...) }
+
+// parallelID is parallel with the chunk number t (0 ≤ t < e.threads)
+// passed along, so that each chunk can use its own share of scratch.
+func (e *env) parallelID(n, work int, f func(t, lo, hi int)) {
+	t := min(e.threads, n, max(1, work/parallelMin))
+	if t <= 1 {
+		f(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(t - 1)
+	for i := 1; i < t; i++ {
+		go func(i int) {
+			f(i, n*i/t, n*(i+1)/t)
+			wg.Done()
+		}(i)
+	}
+	f(0, 0, n/t)
+	wg.Wait()
+}

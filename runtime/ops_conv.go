@@ -1,0 +1,496 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/runtime/kernels"
+	"github.com/podaml/poda/tensor"
+)
+
+// Conv (any spatial rank; 1-D and 2-D through kernels.Im2col, others
+// through a generic im2col) as im2col + GEMM with the bias and a fused
+// activation in the GEMM epilogue, plus a direct kernel for 2-D depthwise
+// convolutions. ConvTranspose (1-D and 2-D) is GEMM + col2im.
+
+// convAttrs are the attributes Conv, ConvTranspose and the pools share.
+type convAttrs struct {
+	autoPad   string
+	kernel    []int64
+	strides   []int64
+	dilations []int64
+	pads      []int64
+	group     int64
+}
+
+func parseConvAttrs(n *graph.Node) convAttrs {
+	return convAttrs{
+		autoPad:   n.Str("auto_pad", "NOTSET"),
+		kernel:    n.Ints("kernel_shape", nil),
+		strides:   n.Ints("strides", nil),
+		dilations: n.Ints("dilations", nil),
+		pads:      n.Ints("pads", nil),
+		group:     n.Int("group", 1),
+	}
+}
+
+// geom is the concrete geometry of a convolution or pooling window along
+// each spatial axis.
+type geom struct {
+	in, k, out, padB, padE, stride, dil []int
+}
+
+// geometry resolves strides, dilations, padding (explicit or auto_pad) and
+// output sizes. ceil selects pooling's ceil_mode.
+func (a *convAttrs) geometry(in, kernel []int, ceil bool) (*geom, error) {
+	r := len(in)
+	g := &geom{in: in, k: kernel, out: make([]int, r), padB: make([]int, r), padE: make([]int, r),
+		stride: make([]int, r), dil: make([]int, r)}
+	get := func(v []int64, i int, def int) int {
+		if v == nil {
+			return def
+		}
+		return int(v[i])
+	}
+	if (a.strides != nil && len(a.strides) != r) || (a.dilations != nil && len(a.dilations) != r) ||
+		(a.pads != nil && len(a.pads) != 2*r) {
+		return nil, fmt.Errorf("strides %v, dilations %v or pads %v do not match %d spatial dims", a.strides, a.dilations, a.pads, r)
+	}
+	for i := 0; i < r; i++ {
+		g.stride[i], g.dil[i] = get(a.strides, i, 1), get(a.dilations, i, 1)
+		if g.stride[i] <= 0 || g.dil[i] <= 0 || kernel[i] <= 0 {
+			return nil, fmt.Errorf("non-positive stride, dilation or kernel size")
+		}
+		span := g.dil[i]*(kernel[i]-1) + 1
+		switch a.autoPad {
+		case "NOTSET", "":
+			g.padB[i], g.padE[i] = get(a.pads, i, 0), get(a.pads, i+r, 0)
+		case "VALID":
+		case "SAME_UPPER", "SAME_LOWER":
+			out := (in[i] + g.stride[i] - 1) / g.stride[i]
+			total := max(0, (out-1)*g.stride[i]+span-in[i])
+			if a.autoPad == "SAME_UPPER" {
+				g.padB[i], g.padE[i] = total/2, total-total/2
+			} else {
+				g.padB[i], g.padE[i] = total-total/2, total/2
+			}
+		default:
+			return nil, fmt.Errorf("unknown auto_pad %q", a.autoPad)
+		}
+		num := in[i] + g.padB[i] + g.padE[i] - span
+		if num < 0 {
+			return nil, fmt.Errorf("window %d larger than padded input %d", span, in[i]+g.padB[i]+g.padE[i])
+		}
+		if ceil {
+			g.out[i] = (num+g.stride[i]-1)/g.stride[i] + 1
+			// The last window must start inside the input or left padding.
+			if (g.out[i]-1)*g.stride[i] >= in[i]+g.padB[i] {
+				g.out[i]--
+			}
+		} else {
+			g.out[i] = num/g.stride[i] + 1
+		}
+	}
+	return g, nil
+}
+
+type convOp struct {
+	convAttrs
+	act   activation
+	fused bool
+}
+
+func init() {
+	register("", "Conv", 1, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &convOp{convAttrs: parseConvAttrs(n)}, nil
+	})
+	register("", "ConvTranspose", 1, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &convTransposeOp{convAttrs: parseConvAttrs(n),
+			outputPadding: n.Ints("output_padding", nil), outputShape: n.Ints("output_shape", nil)}, nil
+	})
+}
+
+func (o *convOp) fuseAct(act *execNode, konst func(string) *tensor.Tensor) bool {
+	if o.fused {
+		return false
+	}
+	a, ok := parseAct(act, konst)
+	if ok {
+		o.act, o.fused = a, true
+	}
+	return ok
+}
+
+func (o *convOp) prepare(c *pctx) (runFunc, error) {
+	x, w, b := c.input(0), c.input(1), c.input(2)
+	if x.dtype != tensor.Float || w.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	r := len(x.shape) - 2
+	if r < 1 || len(w.shape) != r+2 {
+		return nil, fmt.Errorf("X %v and W %v are not a convolution", x.shape, w.shape)
+	}
+	N, C, M := x.shape[0], x.shape[1], w.shape[0]
+	G := int(o.group)
+	if G <= 0 || C%G != 0 || M%G != 0 || w.shape[1] != C/G {
+		return nil, fmt.Errorf("X %v, W %v and group %d do not match", x.shape, w.shape, G)
+	}
+	if o.kernel != nil && !sameInts(intsOf(o.kernel), w.shape[2:]) {
+		return nil, fmt.Errorf("kernel_shape %v differs from W %v", o.kernel, w.shape)
+	}
+	if b != nil && (b.numel() != M || b.dtype != tensor.Float) {
+		return nil, fmt.Errorf("bias %v for %d output channels", b.shape, M)
+	}
+	g, err := o.geometry(x.shape[2:], w.shape[2:], false)
+	if err != nil {
+		return nil, err
+	}
+	c.set(0, tensor.Float, append([]int{N, M}, g.out...))
+	Cg, Mg := C/G, M/G
+	P := tensor.Prod(g.out)
+	HW := tensor.Prod(x.shape[2:])
+	K := Cg * tensor.Prod(w.shape[2:])
+	act := o.act
+
+	if r == 2 && Cg == 1 && Mg == 1 {
+		return o.depthwise(c, g, N, C, act)
+	}
+
+	pointwise := true
+	for i := 0; i < r; i++ {
+		if g.k[i] != 1 || g.stride[i] != 1 || g.padB[i] != 0 || g.padE[i] != 0 {
+			pointwise = false
+		}
+	}
+	// 1-D convolutions are 2-D ones of height 1.
+	var im2col func(dst, src []float32)
+	switch {
+	case pointwise:
+	case r <= 2:
+		gh, gw := g, g
+		h, kh, pt, pb, sh, dh := 1, 1, 0, 0, 1, 1
+		wi := 0
+		if r == 2 {
+			h, kh, pt, pb, sh, dh = gh.in[0], gh.k[0], gh.padB[0], gh.padE[0], gh.stride[0], gh.dil[0]
+			wi = 1
+		}
+		w0, kw, pl, pr, sw, dw := gw.in[wi], gw.k[wi], gw.padB[wi], gw.padE[wi], gw.stride[wi], gw.dil[wi]
+		im2col = func(dst, src []float32) {
+			kernels.Im2col(dst, src, Cg, h, w0, kh, kw, pt, pl, pb, pr, sh, sw, dh, dw)
+		}
+	default:
+		im2col = func(dst, src []float32) { im2colND(dst, src, Cg, g) }
+	}
+	colSize := 0
+	if im2col != nil {
+		colSize = K * P
+	}
+	items := N * G
+	threads := min(c.threads, items)
+	if items == 1 || K*P*Mg < parallelMin {
+		threads = 1
+	}
+	c.scratch = threads * colSize
+	// Epilogues per group, when the bias is known now (the usual case).
+	var eps []*kernels.Epilogue
+	if b == nil || b.konst != nil {
+		for gi := 0; gi < G; gi++ {
+			var bias []float32
+			if b != nil {
+				bias = b.konst.F32[gi*Mg : (gi+1)*Mg]
+			}
+			eps = append(eps, act.epilogue(bias, true))
+		}
+	}
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, W, Y := in[0].F32, in[1].F32, out[0].F32
+		ep := eps
+		if ep == nil {
+			for gi := 0; gi < G; gi++ {
+				ep = append(ep, act.epilogue(in[2].F32[gi*Mg:(gi+1)*Mg], true))
+			}
+		}
+		body := func(t, lo, hi int) {
+			col := e.scratch[t*colSize : (t+1)*colSize]
+			for it := lo; it < hi; it++ {
+				n, gi := it/G, it%G
+				src := X[(n*C+gi*Cg)*HW : (n*C+(gi+1)*Cg)*HW]
+				B := src
+				if im2col != nil {
+					im2col(col, src)
+					B = col
+				}
+				kernels.SgemmEpilogue(false, false, Mg, P, K, 1, W[gi*Mg*K:(gi+1)*Mg*K], K, B, P, 0,
+					Y[(n*M+gi*Mg)*P:(n*M+(gi+1)*Mg)*P], P, ep[gi])
+			}
+		}
+		if threads == 1 {
+			body(0, 0, items)
+		} else {
+			e.parallelID(items, items*K*P*Mg, body)
+		}
+		return nil
+	}, nil
+}
+
+func intsOf(v []int64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// depthwise is the direct kernel for 2-D convolutions with one input and
+// one output channel per group: each output row is a sum of shifted,
+// scaled input rows.
+func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc, error) {
+	H, W := g.in[0], g.in[1]
+	kh, kw := g.k[0], g.k[1]
+	oh, ow := g.out[0], g.out[1]
+	sh, sw := g.stride[0], g.stride[1]
+	dh, dw := g.dil[0], g.dil[1]
+	pt, pl := g.padB[0], g.padB[1]
+	// For each kernel column, the output columns that read inside the input.
+	x0s, x1s := make([]int, kw), make([]int, kw)
+	for kj := 0; kj < kw; kj++ {
+		off := kj*dw - pl
+		x0, x1 := 0, ow
+		for x0 < ow && x0*sw+off < 0 {
+			x0++
+		}
+		for x1 > x0 && (x1-1)*sw+off >= W {
+			x1--
+		}
+		x0s[kj], x1s[kj] = x0, x1
+	}
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Wt, Y := in[0].F32, in[1].F32, out[0].F32
+		var bias []float32
+		if len(in) > 2 && in[2] != nil {
+			bias = in[2].F32
+		}
+		e.parallel(N*C, N*C*oh*ow*kh*kw, func(lo, hi int) {
+			for it := lo; it < hi; it++ {
+				ch := it % C
+				img := X[it*H*W : (it+1)*H*W]
+				w := Wt[ch*kh*kw : (ch+1)*kh*kw]
+				dst := Y[it*oh*ow : (it+1)*oh*ow]
+				b := float32(0)
+				if bias != nil {
+					b = bias[ch]
+				}
+				for oy := 0; oy < oh; oy++ {
+					row := dst[oy*ow : (oy+1)*ow]
+					for i := range row {
+						row[i] = b
+					}
+					for ki := 0; ki < kh; ki++ {
+						iy := oy*sh - pt + ki*dh
+						if iy < 0 || iy >= H {
+							continue
+						}
+						src := img[iy*W : (iy+1)*W]
+						for kj := 0; kj < kw; kj++ {
+							wv := w[ki*kw+kj]
+							x0, x1 := x0s[kj], x1s[kj]
+							if x0 >= x1 {
+								continue
+							}
+							ix := x0*sw - pl + kj*dw
+							if sw == 1 {
+								kernels.Axpy(wv, src[ix:ix+x1-x0], row[x0:x1])
+								continue
+							}
+							for ox := x0; ox < x1; ox++ {
+								row[ox] += wv * src[ix]
+								ix += sw
+							}
+						}
+					}
+				}
+				act.apply(dst)
+			}
+		})
+		return nil
+	}, nil
+}
+
+// im2colND is Im2col for any number of spatial dims: row (ci, kernel
+// offset), column output position.
+func im2colND(dst, src []float32, C int, g *geom) {
+	r := len(g.in)
+	P := tensor.Prod(g.out)
+	inSize := tensor.Prod(g.in)
+	inStr := tensor.Strides(g.in)
+	kk := tensor.Prod(g.k)
+	var kidx, oidx [maxRank]int
+	row := 0
+	for ci := 0; ci < C; ci++ {
+		img := src[ci*inSize : (ci+1)*inSize]
+		for kp := 0; kp < kk; kp++ {
+			rem := kp
+			for d := r - 1; d >= 0; d-- {
+				kidx[d] = rem % g.k[d]
+				rem /= g.k[d]
+			}
+			d0 := dst[row*P : (row+1)*P]
+			row++
+			for p := 0; p < P; p++ {
+				rem := p
+				for d := r - 1; d >= 0; d-- {
+					oidx[d] = rem % g.out[d]
+					rem /= g.out[d]
+				}
+				off, ok := 0, true
+				for d := 0; d < r; d++ {
+					i := oidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
+					if i < 0 || i >= g.in[d] {
+						ok = false
+						break
+					}
+					off += i * inStr[d]
+				}
+				if ok {
+					d0[p] = img[off]
+				} else {
+					d0[p] = 0
+				}
+			}
+		}
+	}
+}
+
+type convTransposeOp struct {
+	convAttrs
+	outputPadding, outputShape []int64
+}
+
+func (o *convTransposeOp) prepare(c *pctx) (runFunc, error) {
+	x, w, b := c.input(0), c.input(1), c.input(2)
+	if x.dtype != tensor.Float || w.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	r := len(x.shape) - 2
+	if r < 1 || len(w.shape) != r+2 {
+		return nil, fmt.Errorf("X %v and W %v are not a convolution", x.shape, w.shape)
+	}
+	if r > 2 {
+		return nil, &UnsupportedError{Node: c.node.Name, OpType: "ConvTranspose", Opset: c.opset, Reason: fmt.Sprintf("%d-D", r)}
+	}
+	N, C := x.shape[0], x.shape[1]
+	G := int(o.group)
+	if G <= 0 || C%G != 0 || w.shape[0] != C {
+		return nil, fmt.Errorf("X %v, W %v and group %d do not match", x.shape, w.shape, G)
+	}
+	Cg, Mg := C/G, w.shape[1]
+	M := Mg * G
+	if b != nil && b.numel() != M {
+		return nil, fmt.Errorf("bias %v for %d output channels", b.shape, M)
+	}
+	k := w.shape[2:]
+	in := x.shape[2:]
+	get := func(v []int64, i, def int) int {
+		if v == nil || i >= len(v) {
+			return def
+		}
+		return int(v[i])
+	}
+	out := make([]int, r)
+	padB, padE := make([]int, r), make([]int, r)
+	stride, dil := make([]int, r), make([]int, r)
+	for i := 0; i < r; i++ {
+		stride[i], dil[i] = get(o.strides, i, 1), get(o.dilations, i, 1)
+		span := (k[i]-1)*dil[i] + 1
+		op := get(o.outputPadding, i, 0)
+		full := stride[i]*(in[i]-1) + op + span
+		switch {
+		case o.outputShape != nil:
+			os := o.outputShape[len(o.outputShape)-r:]
+			out[i] = int(os[i])
+			total := max(0, full-out[i]) // a larger output is zero beyond the full one
+			if o.autoPad == "SAME_UPPER" {
+				padB[i], padE[i] = total/2, total-total/2
+			} else {
+				padB[i], padE[i] = total-total/2, total/2
+			}
+		case o.autoPad == "SAME_UPPER" || o.autoPad == "SAME_LOWER":
+			out[i] = in[i] * stride[i]
+			total := full - out[i]
+			if o.autoPad == "SAME_UPPER" {
+				padB[i], padE[i] = total/2, total-total/2
+			} else {
+				padB[i], padE[i] = total-total/2, total/2
+			}
+		default:
+			padB[i], padE[i] = get(o.pads, i, 0), get(o.pads, i+r, 0)
+			out[i] = full - padB[i] - padE[i]
+		}
+		if out[i] <= 0 {
+			return nil, fmt.Errorf("output size %d along axis %d", out[i], i)
+		}
+	}
+	c.set(0, tensor.Float, append([]int{N, M}, out...))
+	// As a 2-D problem (1-D has height 1).
+	h, oh, kh, pt, sh, dh := 1, 1, 1, 0, 1, 1
+	wi := 0
+	if r == 2 {
+		h, oh, kh, pt, sh, dh = in[0], out[0], k[0], padB[0], stride[0], dil[0]
+		wi = 1
+	}
+	w0, ow, kw, pl, sw, dw := in[wi], out[wi], k[wi], padB[wi], stride[wi], dil[wi]
+	HW, OHW := h*w0, oh*ow
+	KK := Mg * kh * kw
+	c.scratch = KK * HW
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, W, Y := in[0].F32, in[1].F32, out[0].F32
+		clear(Y)
+		col := e.scratch[:KK*HW]
+		for n := 0; n < N; n++ {
+			for gi := 0; gi < G; gi++ {
+				xg := X[(n*C+gi*Cg)*HW : (n*C+(gi+1)*Cg)*HW]
+				wg := W[gi*Cg*KK : (gi+1)*Cg*KK]
+				kernels.Sgemm(true, false, KK, HW, Cg, 1, wg, KK, xg, HW, 0, col, HW)
+				col2imCrop(Y[(n*M+gi*Mg)*OHW:(n*M+(gi+1)*Mg)*OHW], col, Mg, oh, ow, kh, kw, pt, pl, sh, sw, dh, dw, h, w0)
+			}
+		}
+		if len(in) > 2 && in[2] != nil {
+			for n := 0; n < N; n++ {
+				for m := 0; m < M; m++ {
+					kernels.AddConst(in[2].F32[m], Y[(n*M+m)*OHW:(n*M+m+1)*OHW])
+				}
+			}
+		}
+		return nil
+	}, nil
+}
+
+// col2imCrop adds the [c·kh·kw, h·w] matrix col into the c×oh×ow image dst:
+// column (iy, ix) and row (ci, ki, kj) land at (iy·sh - pt + ki·dh,
+// ix·sw - pl + kj·dw) when that is inside the image.
+func col2imCrop(dst, col []float32, c, oh, ow, kh, kw, pt, pl, sh, sw, dh, dw, h, w int) {
+	n := h * w
+	row := 0
+	for ci := 0; ci < c; ci++ {
+		img := dst[ci*oh*ow : (ci+1)*oh*ow]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				s := col[row*n : (row+1)*n]
+				row++
+				for iy := 0; iy < h; iy++ {
+					y := iy*sh - pt + ki*dh
+					if y < 0 || y >= oh {
+						continue
+					}
+					dr := img[y*ow : (y+1)*ow]
+					sr := s[iy*w : (iy+1)*w]
+					for ix := 0; ix < w; ix++ {
+						if x := ix*sw - pl + kj*dw; x >= 0 && x < ow {
+							dr[x] += sr[ix]
+						}
+					}
+				}
+			}
+		}
+	}
+}
