@@ -82,8 +82,14 @@ func LoadImageFolder(root string, opt ImageOptions) (*ImageFolder, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	for _, e := range ents { // ReadDir sorts by name
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
 			continue
+		}
+		if !e.IsDir() {
+			// A symbolic link to a folder is a class folder too.
+			if st, err := os.Stat(filepath.Join(root, e.Name())); e.Type()&fs.ModeSymlink == 0 || err != nil || !st.IsDir() {
+				continue
+			}
 		}
 		if len(f.classes) >= MaxClasses {
 			return nil, fmt.Errorf("data: %s: more than %d class folders", root, MaxClasses)
@@ -92,11 +98,12 @@ func LoadImageFolder(root string, opt ImageOptions) (*ImageFolder, error) {
 		f.classes = append(f.classes, e.Name())
 		dir := filepath.Join(root, e.Name())
 		count := 0
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		// The trailing separator makes WalkDir follow a linked class folder.
+		err := filepath.WalkDir(dir+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if strings.HasPrefix(d.Name(), ".") && p != dir {
+			if strings.HasPrefix(d.Name(), ".") && filepath.Clean(p) != dir {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}

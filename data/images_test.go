@@ -53,12 +53,18 @@ func TestImageFolder(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "ant", "notes.txt"), []byte("skip me"), 0o644)
 	os.WriteFile(filepath.Join(root, "ant", ".hidden.png"), []byte("skip me"), 0o644)
 	os.WriteFile(filepath.Join(root, "README"), []byte("not a class"), 0o644)
+	// A symbolic link to a folder is a class folder too.
+	other := t.TempDir()
+	savePNG(t, filepath.Join(other, "z.png"), solid(4, 4, color.NRGBA{0, 0, 0, 255}))
+	if err := os.Symlink(other, filepath.Join(root, "zebra")); err != nil {
+		t.Fatal(err)
+	}
 
 	ds, err := LoadImageFolder(root, ImageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.Len() != 4 || ds.Classes() != 2 || strings.Join(ds.ClassNames(), ",") != "ant,cat" {
+	if ds.Len() != 5 || ds.Classes() != 3 || strings.Join(ds.ClassNames(), ",") != "ant,cat,zebra" {
 		t.Fatalf("Len %d Classes %d names %v", ds.Len(), ds.Classes(), ds.ClassNames())
 	}
 	if s := ds.Shape(); s[0] != 3 || s[1] != 4 || s[2] != 4 {
@@ -69,7 +75,7 @@ func TestImageFolder(t *testing.T) {
 		label   int
 		r, g, b float32 // first pixel, in [0,1]
 	}{
-		"g.png": {0, 0, 0, 0}, "j.jpg": {0, 0, 0, 1}, "a.png": {1, 1, 0, 0}, "b.PNG": {1, 0, 1, 0},
+		"g.png": {0, 0, 0, 0}, "j.jpg": {0, 0, 0, 1}, "a.png": {1, 1, 0, 0}, "b.PNG": {1, 0, 1, 0}, "z.png": {2, 0, 0, 0},
 	}
 	for i := range ds.Len() {
 		l, err := ds.Example(i, x)
