@@ -1,0 +1,195 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+var structuredFixtures = []string{"resnet_bnfold", "resnet_bn", "concat_block", "mbv2_block", "transformer",
+	"mobilenet_v2", "resnet18", "lenet5", "lenet300"}
+
+// TestStructuredValid prunes half of every fixture's channels and checks
+// that the result is a valid, smaller model (graph.Check, onnx.checker).
+func TestStructuredValid(t *testing.T) {
+	for _, name := range structuredFixtures {
+		t.Run(name, func(t *testing.T) {
+			m, _ := structuredFixture(t, name)
+			rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ChannelsAfter >= rep.ChannelsBefore || rep.ParamsAfter >= rep.ParamsBefore {
+				t.Errorf("nothing pruned: channels %d→%d, params %d→%d", rep.ChannelsBefore, rep.ChannelsAfter, rep.ParamsBefore, rep.ParamsAfter)
+			}
+			for _, g := range rep.Groups {
+				t.Logf("%-40s %3d → %3d %s", g.Name, g.Before, g.After, g.Declined)
+			}
+			t.Logf("params %d → %d", rep.ParamsBefore, rep.ParamsAfter)
+			if err := m.Graph.Check(); err != nil {
+				t.Fatal(err)
+			}
+			onnxCheck(t, m)
+		})
+	}
+}
+
+// TestStructuredEquivalence checks Apply against Zero: zeroing the
+// producer side of the chosen channels makes them output exactly zero, so
+// the zeroed model and the physically pruned one compute the same
+// function.
+func TestStructuredEquivalence(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range structuredFixtures {
+		for _, crit := range []GroupCriterion{GroupL2{}, GroupRandom{Seed: 7}} {
+			t.Run(fmt.Sprintf("%s/%T", name, crit), func(t *testing.T) {
+				m0, x := structuredFixture(t, name)
+				opt := StructuredOptions{Ratio: 0.5, Criterion: crit}
+				mz := m0.Clone()
+				d, plan, _, err := PlanStructured(ctx, mz, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(plan) == 0 {
+					t.Fatal("empty plan")
+				}
+				if err := d.Zero(plan); err != nil {
+					t.Fatal(err)
+				}
+				mp := m0.Clone()
+				if _, err := Structured(ctx, mp, opt); err != nil {
+					t.Fatal(err)
+				}
+				yz := runStructured(t, mz, x)
+				yp := runStructured(t, mp, x)
+				e := relDiff(yz, yp)
+				t.Logf("%T: relative difference %.3g", crit, e)
+				if e > 1e-5 {
+					t.Errorf("zeroed and pruned models differ by %.3g (relative)", e)
+				}
+			})
+		}
+	}
+}
+
+// TestStructuredRatioZero: pruning nothing leaves the function unchanged.
+func TestStructuredRatioZero(t *testing.T) {
+	for _, name := range []string{"resnet_bn", "concat_block", "transformer"} {
+		t.Run(name, func(t *testing.T) {
+			m0, x := structuredFixture(t, name)
+			m := m0.Clone()
+			rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ParamsAfter != rep.ParamsBefore {
+				t.Errorf("params %d → %d at ratio 0", rep.ParamsBefore, rep.ParamsAfter)
+			}
+			if e := relDiff(runStructured(t, m0, x), runStructured(t, m, x)); e != 0 {
+				t.Errorf("outputs differ by %.3g", e)
+			}
+		})
+	}
+}
+
+// TestStructuredMACs: half the channels of the ResNet fixture cost at
+// least 2.5× fewer multiply-accumulates.
+func TestStructuredMACs(t *testing.T) {
+	for _, name := range []string{"resnet_bnfold", "resnet_bn"} {
+		t.Run(name, func(t *testing.T) {
+			m, _ := structuredFixture(t, name)
+			before := structuredMACs(t, m)
+			if _, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.5}); err != nil {
+				t.Fatal(err)
+			}
+			after := structuredMACs(t, m)
+			t.Logf("MACs %d → %d (%.2f×)", before, after, float64(before)/float64(after))
+			if float64(before) < 2.5*float64(after) {
+				t.Errorf("MACs %d → %d: less than 2.5× fewer", before, after)
+			}
+			onnxCheck(t, m)
+		})
+	}
+}
+
+func TestStructuredGlobalRoundTo(t *testing.T) {
+	m, _ := structuredFixture(t, "mbv2_block")
+	rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.4, Global: true, RoundTo: 8, Criterion: GroupL2{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, g := range rep.Groups {
+		if g.Declined != "" {
+			continue
+		}
+		if g.After < g.Before && g.After%8 != 0 {
+			t.Errorf("%s keeps %d channels, not a multiple of 8", g.Name, g.After)
+		}
+		if g.After < 8 && g.Before >= 8 {
+			t.Errorf("%s keeps %d channels, fewer than RoundTo", g.Name, g.After)
+		}
+		removed += g.Before - g.After
+	}
+	if removed == 0 {
+		t.Error("global pruning removed nothing")
+	}
+	if err := m.Graph.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStructuredExcludeAndPerGroup(t *testing.T) {
+	m, _ := structuredFixture(t, "concat_block")
+	rep, err := Structured(context.Background(), m, StructuredOptions{
+		Ratio:    0.5,
+		Exclude:  []string{"/stem/*"},
+		PerGroup: map[string]float64{"/mix/Conv": 0.25},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rep.Groups {
+		switch g.Name {
+		case "/stem/Conv":
+			if !strings.Contains(g.Declined, "excluded") || g.After != g.Before {
+				t.Errorf("stem: %+v", g)
+			}
+		case "/mix/Conv":
+			if g.After != 12 {
+				t.Errorf("mix keeps %d of 16 channels, want 12", g.After)
+			}
+		}
+	}
+}
+
+func TestStructuredBNScaleDeclinesWithoutBN(t *testing.T) {
+	m, _ := structuredFixture(t, "resnet_bnfold")
+	rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.5, Criterion: GroupBNScale{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rep.Groups {
+		if g.After != g.Before {
+			t.Errorf("%s pruned with BN scale criterion on a BN-folded model", g.Name)
+		}
+	}
+	m2, _ := structuredFixture(t, "resnet_bn")
+	rep, err = Structured(context.Background(), m2, StructuredOptions{Ratio: 0.5, Criterion: GroupBNScale{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ChannelsAfter >= rep.ChannelsBefore {
+		t.Error("BN scale criterion pruned nothing on resnet_bn")
+	}
+}
+
+func TestStructuredBadOptions(t *testing.T) {
+	m, _ := structuredFixture(t, "concat_block")
+	for _, opt := range []StructuredOptions{{Ratio: 1}, {Ratio: -0.1}, {Ratio: 0.5, RoundTo: -1}, {Ratio: 0.5, PerGroup: map[string]float64{"x": 2}}} {
+		if _, err := Structured(context.Background(), m.Clone(), opt); err == nil {
+			t.Errorf("%+v: no error", opt)
+		}
+	}
+}
