@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 
 	"github.com/podaml/poda/data"
 	"github.com/podaml/poda/internal/atomicfile"
@@ -40,7 +41,7 @@ type checkpoint struct {
 	Seed       uint64
 	Tensors    map[string][]float32 // parameters and running statistics
 	OptSteps   int
-	OptState   [][]float32
+	OptState   map[string][][]float32 // per parameter
 }
 
 // configHash fingerprints everything that determines the trajectory: the
@@ -52,8 +53,13 @@ func configHash(cfg *Config, p *Program, ds data.Dataset) uint64 {
 		cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.ClipNorm, cfg.MaxSteps, cfg.Seed, cfg.NoShuffle, cfg.DropLast,
 		cfg.Freeze, cfg.FreezeBN, cfg.Alpha, cfg.Temperature, cfg.Teacher != nil)
 	fmt.Fprintf(h, "opt=%s sched=%T%+v\n", optimizerKey(cfg.Optimizer), cfg.Schedule, cfg.Schedule)
+	keys := make([]string, 0, len(p.params))
 	for _, q := range p.params {
-		fmt.Fprintf(h, "%s%v mask=%v;", q.Name, q.Shape, q.Mask != nil)
+		keys = append(keys, fmt.Sprintf("%q%v mask=%v;", q.Name, q.Shape, q.Mask != nil))
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		io.WriteString(h, k)
 	}
 	fmt.Fprintf(h, "data=%d%v%d", ds.Len(), ds.Shape(), ds.Classes())
 	return h.Sum64()
@@ -74,9 +80,10 @@ func saveCheckpoint(dir string, hash uint64, p *Program, opt Optimizer, st *runS
 	steps, bufs := opt.state(p.params)
 	st.RNG = p.rng.ctr
 	ck := checkpoint{Version: 1, ConfigHash: hash, State: *st, Seed: p.rng.seed,
-		Tensors: map[string][]float32{}, OptSteps: *steps, OptState: bufs}
-	for _, q := range p.params {
+		Tensors: map[string][]float32{}, OptSteps: *steps, OptState: map[string][][]float32{}}
+	for k, q := range p.params {
 		ck.Tensors[q.Name] = q.Data
+		ck.OptState[q.Name] = bufs[k]
 	}
 	for _, t := range p.stats {
 		ck.Tensors[t.Name] = t.F32
@@ -130,14 +137,17 @@ func loadCheckpoint(dir string, hash uint64, p *Program, opt Optimizer, st *runS
 		}
 	}
 	steps, bufs := opt.state(p.params)
-	if len(bufs) != len(ck.OptState) {
-		return false, fmt.Errorf("%w: %s: optimizer state has %d buffers, want %d", ErrCheckpointMismatch, path, len(ck.OptState), len(bufs))
-	}
-	for i, b := range bufs {
-		if len(b) != len(ck.OptState[i]) {
-			return false, fmt.Errorf("%w: %s: optimizer buffer %d resized", ErrCheckpointMismatch, path, i)
+	for k, q := range p.params {
+		saved := ck.OptState[q.Name]
+		if len(saved) != len(bufs[k]) {
+			return false, fmt.Errorf("%w: %s: optimizer state of %q has %d buffers, want %d", ErrCheckpointMismatch, path, q.Name, len(saved), len(bufs[k]))
 		}
-		copy(b, ck.OptState[i])
+		for i, b := range bufs[k] {
+			if len(b) != len(saved[i]) {
+				return false, fmt.Errorf("%w: %s: optimizer state of %q resized", ErrCheckpointMismatch, path, q.Name)
+			}
+			copy(b, saved[i])
+		}
 	}
 	*steps = ck.OptSteps
 	*st = ck.State

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"github.com/podaml/poda/graph"
@@ -41,8 +42,13 @@ func model(nodes []*graph.Node, inits map[string]*tensor.Tensor, output string) 
 	g := &graph.Graph{Nodes: nodes,
 		Inputs:  []*graph.Value{{Name: "x", DType: tensor.Float}},
 		Outputs: []*graph.Value{{Name: output, DType: tensor.Float}}}
-	for name, t := range inits {
-		g.Initializers = append(g.Initializers, &graph.Tensor{Name: name, Tensor: *t})
+	names := make([]string, 0, len(inits))
+	for name := range inits {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		g.Initializers = append(g.Initializers, &graph.Tensor{Name: name, Tensor: *inits[name]})
 	}
 	return &graph.Model{IRVersion: 8, Opsets: []graph.Opset{{Domain: "", Version: 17}}, Graph: g}
 }

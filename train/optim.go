@@ -12,9 +12,9 @@ type Optimizer interface {
 	// Step updates every parameter with learning rate lr, then enforces
 	// the parameters' masks.
 	Step(params []*Param, lr float64)
-	// state returns the step count and the state buffers (for
-	// checkpoints), allocating them for params if needed.
-	state(params []*Param) (steps *int, bufs [][]float32)
+	// state returns the step count and each parameter's state buffers
+	// (for checkpoints), allocating them for params if needed.
+	state(params []*Param) (steps *int, bufs [][][]float32)
 }
 
 // SGD is torch.optim.SGD:
@@ -33,13 +33,17 @@ type SGD struct {
 
 var _ Optimizer = (*SGD)(nil)
 
-func (o *SGD) state(params []*Param) (*int, [][]float32) {
+func (o *SGD) state(params []*Param) (*int, [][][]float32) {
 	if o.Momentum != 0 && o.buf == nil {
 		for _, p := range params {
 			o.buf = append(o.buf, make([]float32, len(p.Data)))
 		}
 	}
-	return &o.steps, o.buf
+	out := make([][][]float32, len(params))
+	for k := range o.buf {
+		out[k] = [][]float32{o.buf[k]}
+	}
+	return &o.steps, out
 }
 
 // Step implements Optimizer.
@@ -105,14 +109,18 @@ var _ Optimizer = (*Adam)(nil)
 // NewAdamW returns AdamW with torch's defaults (weight decay 0.01).
 func NewAdamW(weightDecay float64) *Adam { return &Adam{WeightDecay: weightDecay, Decoupled: true} }
 
-func (o *Adam) state(params []*Param) (*int, [][]float32) {
+func (o *Adam) state(params []*Param) (*int, [][][]float32) {
 	if o.m == nil {
 		for _, p := range params {
 			o.m = append(o.m, make([]float32, len(p.Data)))
 			o.v = append(o.v, make([]float32, len(p.Data)))
 		}
 	}
-	return &o.steps, append(append([][]float32(nil), o.m...), o.v...)
+	out := make([][][]float32, len(params))
+	for k := range o.m {
+		out[k] = [][]float32{o.m[k], o.v[k]}
+	}
+	return &o.steps, out
 }
 
 func orDefault(v, def float64) float64 {

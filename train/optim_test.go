@@ -108,7 +108,7 @@ func TestMaskedWeightsStayZero(t *testing.T) {
 			}
 		}
 		_, bufs := opt.state([]*Param{p})
-		for _, b := range bufs {
+		for _, b := range bufs[0] {
 			for i := 0; i < len(b); i += 3 {
 				if b[i] != 0 {
 					t.Fatalf("%s: optimizer state of masked weight %d = %v", name, i, b[i])
@@ -129,8 +129,8 @@ func TestMaskedWeightsStayZero(t *testing.T) {
 
 func TestNMMask(t *testing.T) {
 	w := []float32{
-		1, -5, 2, 0.5, /**/ 3, 3, -1, 0,
-		0, 0, 0, 0, /**/ -9, 1, 2, 8,
+		1, -5, 2, 0.5 /**/, 3, 3, -1, 0,
+		0, 0, 0, 0 /**/, -9, 1, 2, 8,
 	}
 	m, err := NMMask(w, []int{2, 8}, 1, 2, 4)
 	if err != nil {
