@@ -1,0 +1,294 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/tensor"
+)
+
+// BatchNormalization (inference), LayerNormalization,
+// InstanceNormalization, Softmax, LogSoftmax and Hardmax, on float32 with
+// float64 accumulation.
+
+func init() {
+	register("", "BatchNormalization", 6, 99, func(n *graph.Node, opset int64) (op, error) {
+		if n.Int("training_mode", 0) != 0 || (opset < 7 && n.Int("is_test", 0) == 0) {
+			return nil, &UnsupportedError{Node: n.Name, OpType: n.OpType, Opset: opset, Reason: "training mode"}
+		}
+		return &batchNormOp{eps: n.Float("epsilon", 1e-5)}, nil
+	})
+	register("", "InstanceNormalization", 6, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &instanceNormOp{eps: n.Float("epsilon", 1e-5)}, nil
+	})
+	register("", "LayerNormalization", 17, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &layerNormOp{axis: n.Int("axis", -1), eps: n.Float("epsilon", 1e-5)}, nil
+	})
+	for _, name := range []string{"Softmax", "LogSoftmax", "Hardmax"} {
+		name := name
+		register("", name, 1, 12, func(n *graph.Node, opset int64) (op, error) {
+			return &softmaxOp{kind: name, axis: n.Int("axis", 1), coerce2D: true}, nil
+		})
+		register("", name, 13, 99, func(n *graph.Node, opset int64) (op, error) {
+			return &softmaxOp{kind: name, axis: n.Int("axis", -1)}, nil
+		})
+	}
+}
+
+type batchNormOp struct{ eps float32 }
+
+func (o *batchNormOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	if len(x.shape) < 2 {
+		return nil, fmt.Errorf("input %v has no channels", x.shape)
+	}
+	C := x.shape[1]
+	for i := 1; i <= 4; i++ {
+		v := c.input(i)
+		if v == nil || v.numel() != C || v.dtype != tensor.Float {
+			return nil, fmt.Errorf("input %d must have %d float32 elements", i, C)
+		}
+	}
+	if len(c.out) > 1 && (c.used[1] || len(c.out) > 2 && c.used[2]) {
+		return nil, &UnsupportedError{Node: c.node.Name, OpType: "BatchNormalization", Opset: c.opset, Reason: "training outputs"}
+	}
+	for i := 1; i < len(c.out); i++ {
+		c.set(i, tensor.Float, []int{C})
+	}
+	c.set(0, tensor.Float, x.shape)
+	N, HW := x.shape[0], tensor.Prod(x.shape[2:])
+	c.scratch = 2 * C
+	eps := float64(o.eps)
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		scale, bias, mean, vr := in[1].F32, in[2].F32, in[3].F32, in[4].F32
+		a, b := e.scratch[:C], e.scratch[C:2*C]
+		for ch := 0; ch < C; ch++ {
+			s := float64(scale[ch]) / math.Sqrt(float64(vr[ch])+eps)
+			a[ch] = float32(s)
+			b[ch] = float32(float64(bias[ch]) - float64(mean[ch])*s)
+		}
+		e.parallel(N*C, N*C*HW, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				ch := p % C
+				s, d := X[p*HW:(p+1)*HW], Y[p*HW:(p+1)*HW]
+				ac, bc := a[ch], b[ch]
+				for i, v := range s {
+					d[i] = v*ac + bc
+				}
+			}
+		})
+		return nil
+	}, nil
+}
+
+type instanceNormOp struct{ eps float32 }
+
+func (o *instanceNormOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	if len(x.shape) < 3 {
+		return nil, fmt.Errorf("input %v has no spatial dims", x.shape)
+	}
+	c.set(0, tensor.Float, x.shape)
+	C, HW := x.shape[1], tensor.Prod(x.shape[2:])
+	planes := x.shape[0] * C
+	eps := float64(o.eps)
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y, scale, bias := in[0].F32, out[0].F32, in[1].F32, in[2].F32
+		e.parallel(planes, planes*HW*3, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				ch := p % C
+				normalize(Y[p*HW:(p+1)*HW], X[p*HW:(p+1)*HW], eps, scale[ch:ch+1], bias[ch:ch+1], 0)
+			}
+		})
+		return nil
+	}, nil
+}
+
+// normalize writes (x - mean)/sqrt(var + eps)·scale + bias into d, where
+// scale and bias have one value (stride 0) or one per element (stride 1),
+// and returns the mean and 1/sqrt(var + eps).
+func normalize(d, x []float32, eps float64, scale, bias []float32, stride int) (mean, inv float64) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean = sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		dv := float64(v) - mean
+		ss += dv * dv
+	}
+	inv = 1 / math.Sqrt(ss/float64(len(x))+eps)
+	for i, v := range x {
+		y := (float64(v) - mean) * inv * float64(scale[i*stride])
+		if bias != nil {
+			y += float64(bias[i*stride])
+		}
+		d[i] = float32(y)
+	}
+	return mean, inv
+}
+
+type layerNormOp struct {
+	axis int64
+	eps  float32
+}
+
+func (o *layerNormOp) prepare(c *pctx) (runFunc, error) {
+	x, s, b := c.input(0), c.input(1), c.input(2)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	r := len(x.shape)
+	ax, err := normAxis(o.axis, r)
+	if err != nil {
+		return nil, err
+	}
+	inner := tensor.Prod(x.shape[ax:])
+	outer := tensor.Prod(x.shape[:ax])
+	stride := func(v *val) (int, error) {
+		switch v.numel() {
+		case inner:
+			return 1, nil
+		case 1:
+			return 0, nil
+		}
+		return 0, fmt.Errorf("scale/bias %v do not match normalized shape %v", v.shape, x.shape[ax:])
+	}
+	ss, err := stride(s)
+	if err != nil {
+		return nil, err
+	}
+	bs := 0
+	if b != nil {
+		if bs, err = stride(b); err != nil {
+			return nil, err
+		}
+	}
+	if ss != bs && b != nil {
+		return nil, fmt.Errorf("scale %v and bias %v broadcast differently", s.shape, b.shape)
+	}
+	c.set(0, tensor.Float, x.shape)
+	statShape := cloneInts(x.shape)
+	for i := ax; i < r; i++ {
+		statShape[i] = 1
+	}
+	for i := 1; i < len(c.out) && i < 3; i++ {
+		c.set(i, tensor.Float, statShape)
+	}
+	eps := float64(o.eps)
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y, scale := in[0].F32, out[0].F32, in[1].F32
+		var bias []float32
+		if len(in) > 2 && in[2] != nil {
+			bias = in[2].F32
+		}
+		var mo, io []float32
+		if len(out) > 1 && out[1] != nil {
+			mo = out[1].F32
+		}
+		if len(out) > 2 && out[2] != nil {
+			io = out[2].F32
+		}
+		e.parallel(outer, outer*inner*3, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				m, inv := normalize(Y[p*inner:(p+1)*inner], X[p*inner:(p+1)*inner], eps, scale, bias, ss)
+				if mo != nil {
+					mo[p] = float32(m)
+				}
+				if io != nil {
+					io[p] = float32(inv)
+				}
+			}
+		})
+		return nil
+	}, nil
+}
+
+type softmaxOp struct {
+	kind     string
+	axis     int64
+	coerce2D bool // opsets before 13 flatten to [outer, rest] at axis
+}
+
+func (o *softmaxOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	c.set(0, tensor.Float, x.shape)
+	r := len(x.shape)
+	if r == 0 {
+		return nil, fmt.Errorf("scalar input")
+	}
+	ax, err := normAxis(o.axis, r)
+	if err != nil {
+		return nil, err
+	}
+	outer := tensor.Prod(x.shape[:ax])
+	dim, inner := x.shape[ax], tensor.Prod(x.shape[ax+1:])
+	if o.coerce2D {
+		dim, inner = tensor.Prod(x.shape[ax:]), 1
+	}
+	kind := o.kind
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		e.parallel(outer, outer*dim*inner*4, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				for j := 0; j < inner; j++ {
+					base := p*dim*inner + j
+					softmaxLine(kind, Y[base:], X[base:], dim, inner)
+				}
+			}
+		})
+		return nil
+	}, nil
+}
+
+// softmaxLine computes one softmax (or log-softmax, or hardmax) over the n
+// elements x[0], x[stride], ….
+func softmaxLine(kind string, y, x []float32, n, stride int) {
+	m := float32(math.Inf(-1))
+	arg := 0
+	for i := 0; i < n; i++ {
+		if v := x[i*stride]; v > m {
+			m, arg = v, i
+		}
+	}
+	switch kind {
+	case "Hardmax":
+		for i := 0; i < n; i++ {
+			y[i*stride] = 0
+		}
+		y[arg*stride] = 1
+		return
+	case "LogSoftmax":
+		var sum float64
+		for i := 0; i < n; i++ {
+			sum += math.Exp(float64(x[i*stride] - m))
+		}
+		ls := float32(math.Log(sum))
+		for i := 0; i < n; i++ {
+			y[i*stride] = x[i*stride] - m - ls
+		}
+		return
+	}
+	var sum float64
+	for i := 0; i < n; i++ {
+		v := math.Exp(float64(x[i*stride] - m))
+		y[i*stride] = float32(v)
+		sum += v
+	}
+	inv := float32(1 / sum)
+	for i := 0; i < n; i++ {
+		y[i*stride] *= inv
+	}
+}

@@ -1,0 +1,183 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/tensor"
+)
+
+// MaxPool (with ceil_mode, dilations, pads and the optional Indices
+// output), AveragePool (count_include_pad), GlobalAveragePool and
+// GlobalMaxPool, on float32, for any number of spatial dims.
+
+type poolOp struct {
+	convAttrs
+	max          bool
+	ceil         bool
+	includePad   bool
+	storageOrder int64
+}
+
+func init() {
+	register("", "MaxPool", 1, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &poolOp{convAttrs: parseConvAttrs(n), max: true, ceil: n.Int("ceil_mode", 0) != 0,
+			storageOrder: n.Int("storage_order", 0)}, nil
+	})
+	register("", "AveragePool", 1, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &poolOp{convAttrs: parseConvAttrs(n), ceil: n.Int("ceil_mode", 0) != 0,
+			includePad: n.Int("count_include_pad", 0) != 0}, nil
+	})
+	register("", "GlobalAveragePool", 1, 99, func(n *graph.Node, opset int64) (op, error) { return &globalPoolOp{}, nil })
+	register("", "GlobalMaxPool", 1, 99, func(n *graph.Node, opset int64) (op, error) { return &globalPoolOp{max: true}, nil })
+}
+
+func (o *poolOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	r := len(x.shape) - 2
+	if r < 1 || len(o.kernel) != r {
+		return nil, fmt.Errorf("kernel_shape %v for input %v", o.kernel, x.shape)
+	}
+	g, err := o.geometry(x.shape[2:], intsOf(o.kernel), o.ceil)
+	if err != nil {
+		return nil, err
+	}
+	shape := append([]int{x.shape[0], x.shape[1]}, g.out...)
+	c.set(0, tensor.Float, shape)
+	withIdx := len(c.out) > 1 && c.used[1]
+	if len(c.out) > 1 {
+		c.set(1, tensor.Int64, shape)
+	}
+	planes := x.shape[0] * x.shape[1]
+	inSize, outSize := tensor.Prod(g.in), tensor.Prod(g.out)
+	inStr := tensor.Strides(g.in)
+	// Column-major indices (storage_order 1) use reversed strides.
+	idxStr := inStr
+	if o.storageOrder == 1 {
+		idxStr = make([]int, r)
+		n := 1
+		for d := 0; d < r; d++ {
+			idxStr[d] = n
+			n *= g.in[d]
+		}
+	}
+	kk := tensor.Prod(g.k)
+	// Kernel offsets per dimension.
+	isMax, includePad := o.max, o.includePad
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		var I []int64
+		if withIdx {
+			I = out[1].I64
+		}
+		e.parallel(planes, planes*outSize*kk, func(lo, hi int) {
+			var oidx, kidx [maxRank]int
+			for pl := lo; pl < hi; pl++ {
+				img := X[pl*inSize : (pl+1)*inSize]
+				for p := 0; p < outSize; p++ {
+					rem := p
+					for d := r - 1; d >= 0; d-- {
+						oidx[d] = rem % g.out[d]
+						rem /= g.out[d]
+					}
+					best, bestIdx := float32(math.Inf(-1)), -1
+					var sum float32
+					count, padCount := 0, 0
+					for kp := 0; kp < kk; kp++ {
+						rem := kp
+						for d := r - 1; d >= 0; d-- {
+							kidx[d] = rem % g.k[d]
+							rem /= g.k[d]
+						}
+						off, idx, inside, inPad := 0, 0, true, true
+						for d := 0; d < r; d++ {
+							i := oidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
+							if i < 0 || i >= g.in[d] {
+								inside = false
+								if i >= g.in[d]+g.padE[d] {
+									inPad = false
+								}
+								continue
+							}
+							off += i * inStr[d]
+							idx += i * idxStr[d]
+						}
+						if inPad {
+							padCount++
+						}
+						if !inside {
+							continue
+						}
+						v := img[off]
+						count++
+						if isMax {
+							if v > best || bestIdx < 0 && v != v {
+								best, bestIdx = v, idx
+							}
+						} else {
+							sum += v
+						}
+					}
+					o := pl*outSize + p
+					if isMax {
+						Y[o] = best
+						if I != nil {
+							I[o] = int64(pl*inSize + bestIdx)
+						}
+					} else if includePad {
+						Y[o] = sum / float32(padCount)
+					} else {
+						Y[o] = sum / float32(count)
+					}
+				}
+			}
+		})
+		return nil
+	}, nil
+}
+
+type globalPoolOp struct{ max bool }
+
+func (o *globalPoolOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	if len(x.shape) < 2 {
+		return nil, fmt.Errorf("input %v has no channels", x.shape)
+	}
+	shape := cloneInts(x.shape)
+	for i := 2; i < len(shape); i++ {
+		shape[i] = 1
+	}
+	c.set(0, tensor.Float, shape)
+	planes := x.shape[0] * x.shape[1]
+	n := tensor.Prod(x.shape[2:])
+	isMax := o.max
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		for p := 0; p < planes; p++ {
+			s := X[p*n : (p+1)*n]
+			if isMax {
+				m := float32(math.Inf(-1))
+				for _, v := range s {
+					if v > m || v != v {
+						m = v
+					}
+				}
+				Y[p] = m
+				continue
+			}
+			var sum float32
+			for _, v := range s {
+				sum += v
+			}
+			Y[p] = sum / float32(n)
+		}
+		return nil
+	}, nil
+}
