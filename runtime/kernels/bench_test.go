@@ -127,3 +127,22 @@ func BenchmarkIm2col(b *testing.B) {
 		Im2col(dst, src, c, h, w, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1)
 	}
 }
+
+// BenchmarkSgemmCrossover times cube-ish products on one goroutine and on
+// all of GOMAXPROCS (run with -cpu 2), ignoring parallelWork, to find
+// where splitting starts to pay.
+func BenchmarkSgemmCrossover(b *testing.B) {
+	saved := parallelWork
+	defer func() { parallelWork = saved }()
+	for _, s := range []int{24, 32, 48, 64, 96, 128, 192} {
+		for _, split := range []bool{false, true} {
+			name := fmt.Sprintf("%d^3/serial", s)
+			parallelWork = 1 << 62
+			if split {
+				name = fmt.Sprintf("%d^3/split", s)
+				parallelWork = 1
+			}
+			b.Run(name, func(b *testing.B) { benchSgemm(b, s, s, s, false, false) })
+		}
+	}
+}

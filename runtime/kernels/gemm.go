@@ -15,11 +15,12 @@ const (
 	kcBlock = 256  // depth of a packed panel: an A and a B sliver fit L1
 	mcBlock = 144  // rows of a packed A block (mcBlock×kcBlock ≈ 144 KiB, L2)
 	ncBlock = 4096 // columns of a packed B panel (kcBlock×ncBlock = 4 MiB, L3)
-
-	// minParallelWork is the smallest m·n·k handed to more than one
-	// goroutine; below it the hand-off costs more than it saves.
-	minParallelWork = 1 << 18
 )
+
+// parallelWork is the m·n·k that each extra goroutine must get: below it
+// waking a worker costs more than it saves (see BenchmarkSgemmCrossover).
+// A variable only so that the benchmark can move it.
+var parallelWork = 1 << 19
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ, op(A) is m×k, op(B) is k×n and C is m×n.
@@ -91,7 +92,11 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		ep:   ep,
 		work: g.work,
 	}
-	g.split(runtime.GOMAXPROCS(0))
+	procs := 1
+	if m*n*k >= 2*parallelWork {
+		procs = runtime.GOMAXPROCS(0)
+	}
+	g.split(procs)
 	g.parallel()
 	g.a, g.b, g.c, g.ep = nil, nil, nil, nil
 	ctxPool.Put(g)
@@ -203,7 +208,7 @@ var ctxPool = sync.Pool{New: func() any { return new(gemmCtx) }}
 func (g *gemmCtx) split(procs int) {
 	rs := (g.m + mr - 1) / mr
 	cs := (g.n + nr - 1) / nr
-	nt := min(procs, max(1, g.m*g.n*g.k/minParallelWork), max(rs, cs))
+	nt := min(procs, max(1, g.m*g.n*g.k/max(1, parallelWork)), max(rs, cs))
 	g.nt, g.splitRows, g.units = 1, true, rs
 	if nt <= 1 {
 		return
