@@ -29,13 +29,20 @@ const (
 type binaryOp struct {
 	name string
 	kind binKind
+	// legacyAxis, for opsets before 7 with broadcast=1: B's dims line up
+	// with A's from this axis (-1: from the right).
+	legacy     bool
+	legacyAxis int64
 }
 
 func init() {
-	for _, name := range []string{"Add", "Sub", "Mul", "Div"} {
+	for _, name := range []string{"Add", "Sub", "Mul", "Div", "Pow"} {
+		name := name
+		register("", name, 1, 6, func(n *graph.Node, opset int64) (op, error) {
+			return &binaryOp{name: name, kind: binArith, legacy: n.Int("broadcast", 0) != 0, legacyAxis: n.Int("axis", -1)}, nil
+		})
 		register("", name, 7, 99, newBinary(name, binArith))
 	}
-	register("", "Pow", 7, 99, newBinary("Pow", binArith))
 	for _, name := range []string{"Equal", "Less", "Greater"} {
 		register("", name, 7, 99, newBinary(name, binCompare))
 	}
@@ -45,9 +52,13 @@ func init() {
 	for _, name := range []string{"And", "Or", "Xor"} {
 		register("", name, 7, 99, newBinary(name, binLogic))
 	}
+	register("", "PRelu", 6, 6, func(n *graph.Node, opset int64) (op, error) {
+		// Opset 6's slope is one value or one per channel (axis 1).
+		return &binaryOp{name: "PRelu", kind: binArith, legacy: true, legacyAxis: 1}, nil
+	})
 	register("", "PRelu", 7, 99, newBinary("PRelu", binArith))
 	for _, name := range []string{"Max", "Min", "Sum", "Mean"} {
-		register("", name, 8, 99, newVariadic(name))
+		register("", name, 6, 99, newVariadic(name))
 	}
 }
 
@@ -65,7 +76,23 @@ func (o *binaryOp) prepare(c *pctx) (runFunc, error) {
 	if o.name != "Pow" && a.dtype != b.dtype {
 		return nil, fmt.Errorf("input types differ: %s and %s", a.dtype, b.dtype)
 	}
-	shape, err := broadcastShape(a.shape, b.shape)
+	bshape := b.shape
+	if o.legacy && len(b.shape) < len(a.shape) && b.numel() > 1 {
+		// Old-style broadcasting: place B's dims at legacyAxis of A.
+		ax := len(a.shape) - len(b.shape)
+		if o.legacyAxis >= 0 {
+			ax = int(o.legacyAxis)
+		}
+		if ax+len(b.shape) > len(a.shape) {
+			return nil, fmt.Errorf("B %v does not fit A %v at axis %d", b.shape, a.shape, ax)
+		}
+		bshape = make([]int, len(a.shape))
+		for i := range bshape {
+			bshape[i] = 1
+		}
+		copy(bshape[ax:], b.shape)
+	}
+	shape, err := broadcastShape(a.shape, bshape)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +102,7 @@ func (o *binaryOp) prepare(c *pctx) (runFunc, error) {
 			return nil, fmt.Errorf("slope %v does not broadcast to X %v", b.shape, a.shape)
 		}
 	}
-	st, err := newStrided(shape, bcastStrides(a.shape, shape), bcastStrides(b.shape, shape))
+	st, err := newStrided(shape, bcastStrides(a.shape, shape), bcastStrides(bshape, shape))
 	if err != nil {
 		return nil, err
 	}

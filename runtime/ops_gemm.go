@@ -73,7 +73,7 @@ type gemmOp struct {
 }
 
 func init() {
-	register("", "Gemm", 7, 99, func(n *graph.Node, opset int64) (op, error) {
+	register("", "Gemm", 1, 99, func(n *graph.Node, opset int64) (op, error) {
 		return &gemmOp{alpha: n.Float("alpha", 1), beta: n.Float("beta", 1),
 			transA: n.Int("transA", 0) != 0, transB: n.Int("transB", 0) != 0}, nil
 	})

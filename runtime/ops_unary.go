@@ -34,7 +34,7 @@ func init() {
 		"HardSwish":  func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) },
 	}
 	since := map[string]int64{"Erf": 9, "Sin": 7, "Cos": 7, "Tan": 7, "Asin": 7, "Acos": 7, "Atan": 7,
-		"Sinh": 9, "Cosh": 9, "Asinh": 9, "Acosh": 9, "Atanh": 9, "Round": 11, "HardSwish": 14}
+		"Sinh": 9, "Cosh": 9, "Asinh": 9, "Acosh": 9, "Atanh": 9, "Round": 11, "HardSwish": 14, "Softplus": 1, "Softsign": 1}
 	for name, f := range simple {
 		s := since[name]
 		if s == 0 {
