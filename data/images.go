@@ -149,18 +149,22 @@ func LoadImageFolder(root string, opt ImageOptions) (*ImageFolder, error) {
 func (f *ImageFolder) config(p string, b []byte) (w, h int, err error) {
 	var cfg image.Config
 	if b == nil {
+		// Stat before opening: opening a FIFO would block.
+		st, err := os.Stat(p)
+		if err != nil {
+			return 0, 0, fmt.Errorf("data: %w", err)
+		}
+		if !st.Mode().IsRegular() {
+			return 0, 0, fmt.Errorf("data: %s: not a regular file", p)
+		}
+		if st.Size() > f.opt.MaxFileBytes {
+			return 0, 0, fmt.Errorf("data: %s: %d bytes exceed the limit of %d", p, st.Size(), f.opt.MaxFileBytes)
+		}
 		file, err := os.Open(p)
 		if err != nil {
 			return 0, 0, fmt.Errorf("data: %w", err)
 		}
 		defer file.Close()
-		st, err := file.Stat()
-		if err != nil {
-			return 0, 0, fmt.Errorf("data: %w", err)
-		}
-		if st.Size() > f.opt.MaxFileBytes {
-			return 0, 0, fmt.Errorf("data: %s: %d bytes exceed the limit of %d", p, st.Size(), f.opt.MaxFileBytes)
-		}
 		cfg, _, err = image.DecodeConfig(file)
 		if err != nil {
 			return 0, 0, fmt.Errorf("data: %s: not a readable PNG or JPEG image: %v", p, err)
@@ -216,6 +220,9 @@ func (f *ImageFolder) Example(i int, dst []float32) (int, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return 0, fmt.Errorf("data: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return 0, fmt.Errorf("data: %s: not a regular file", p)
 	}
 	if st.Size() > f.opt.MaxFileBytes {
 		return 0, fmt.Errorf("data: %s: %d bytes exceed the limit of %d", p, st.Size(), f.opt.MaxFileBytes)

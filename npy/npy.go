@@ -359,6 +359,9 @@ func (l Limits) Read(r io.Reader) (*tensor.Tensor, error) {
 
 // ReadFile is ReadFile with these limits.
 func (l Limits) ReadFile(path string) (*tensor.Tensor, error) {
+	if err := regular(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -367,9 +370,6 @@ func (l Limits) ReadFile(path string) (*tensor.Tensor, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errf(path, "not a regular file")
 	}
 	t, used, err := l.decode(bufio.NewReaderSize(f, 1<<16), path, st.Size(), true)
 	if err != nil {
@@ -699,4 +699,17 @@ func WriteFile(path string, t *tensor.Tensor) error {
 		return &Error{File: path, Msg: err.Error()}
 	}
 	return writeAtomic(path, func(w io.Writer) error { return Write(w, t) })
+}
+
+// regular checks that path is a regular file before it is opened (opening
+// a FIFO would block).
+func regular(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return errf(path, "not a regular file")
+	}
+	return nil
 }

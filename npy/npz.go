@@ -29,6 +29,9 @@ func ReadNPZ(path string) (map[string]*tensor.Tensor, []string, error) {
 // methods, sizes that disagree with the archive, trailing bytes after a
 // member's array and checksum errors are rejected.
 func (l Limits) ReadNPZ(file string) (map[string]*tensor.Tensor, []string, error) {
+	if err := regular(file); err != nil {
+		return nil, nil, err
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, nil, err
@@ -37,9 +40,6 @@ func (l Limits) ReadNPZ(file string) (map[string]*tensor.Tensor, []string, error
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, errf(file, "not a regular file")
 	}
 	size := st.Size()
 	zr, err := zip.NewReader(f, size)
