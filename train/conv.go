@@ -10,9 +10,10 @@ import (
 func init() { register("Conv", newConv) }
 
 // convOp is a 1-D or 2-D convolution with pads, strides, dilations and
-// groups, computed for the whole batch as one im2col matrix per group:
+// groups, computed per sample and group through im2col (P = outH·outW):
 //
-//	col [C·kh·kw, N·P] (P = outH·outW), Y[Cout_g, N·P] = W_g × col_g
+//	col_s [C·kh·kw, P], Y_s,g [Cout_g, P] = W_g × col_s,g
+//	dW_g += dY_s,g × col_s,gᵀ,  dX_s = Col2im(W_gᵀ × dY_s,g)
 type convOp struct {
 	group                      int
 	kernel, pads, strides, dil []int
@@ -20,7 +21,8 @@ type convOp struct {
 
 	n, c, h, w, cout, kh, kw, oh, ow int
 	pt, pl, pb, pr, sh, sw, dh, dw   int
-	col, tmp, yT                     []float32
+	col                              []float32 // [N][C·kh·kw][P], kept for backward
+	tmp                              []float32 // one sample's column gradient
 }
 
 func newConv(n *graph.Node, _ int64) (op, error) {
@@ -147,7 +149,6 @@ func (o *convOp) plan(in, out []*value) error {
 	K := o.c * o.kh * o.kw
 	o.col = grow(o.col, K*o.n*P)
 	o.tmp = grow(o.tmp, K*P)
-	o.yT = grow(o.yT, o.cout*o.n*P)
 	if len(x.shape) == 4 {
 		setShape(out[0], o.n, o.cout, o.oh, o.ow)
 	} else {
@@ -158,67 +159,54 @@ func (o *convOp) plan(in, out []*value) error {
 
 func (o *convOp) forward(_ *Program, in, out []*value, _ bool) {
 	x, w, y := in[0].data, in[1].data, out[0].data
-	P, K, NP := o.oh*o.ow, o.c*o.kh*o.kw, o.n*o.oh*o.ow
+	P, K := o.oh*o.ow, o.c*o.kh*o.kw
 	chw := o.c * o.h * o.w
-	for s := 0; s < o.n; s++ {
-		kernels.Im2col(o.tmp, x[s*chw:(s+1)*chw], o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
-		for r := 0; r < K; r++ {
-			copy(o.col[r*NP+s*P:r*NP+s*P+P], o.tmp[r*P:(r+1)*P])
-		}
-	}
 	cog, Kg := o.cout/o.group, K/o.group
-	for g := 0; g < o.group; g++ {
-		kernels.Sgemm(false, false, cog, NP, Kg, 1, w[g*cog*Kg:], Kg, o.col[g*Kg*NP:], NP, 0, o.yT[g*cog*NP:], NP)
-	}
 	var b []float32
 	if len(in) > 2 && in[2] != nil {
 		b = in[2].data
 	}
 	for s := 0; s < o.n; s++ {
-		for co := 0; co < o.cout; co++ {
-			d := y[(s*o.cout+co)*P : (s*o.cout+co+1)*P]
-			copy(d, o.yT[co*NP+s*P:co*NP+s*P+P])
-			if b != nil {
-				kernels.AddConst(b[co], d)
-			}
+		col := o.col[s*K*P : (s+1)*K*P]
+		kernels.Im2col(col, x[s*chw:(s+1)*chw], o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+		ys := y[s*o.cout*P : (s+1)*o.cout*P]
+		for g := 0; g < o.group; g++ {
+			kernels.Sgemm(false, false, cog, P, Kg, 1, w[g*cog*Kg:], Kg, col[g*Kg*P:], P, 0, ys[g*cog*P:], P)
+		}
+		if b != nil {
+			kernels.AddBias(ys, o.cout, P, P, b, true)
 		}
 	}
 }
 
 func (o *convOp) backward(_ *Program, in, out []*value) {
 	dy := out[0].grad
-	P, K, NP := o.oh*o.ow, o.c*o.kh*o.kw, o.n*o.oh*o.ow
-	for s := 0; s < o.n; s++ {
-		for co := 0; co < o.cout; co++ {
-			copy(o.yT[co*NP+s*P:co*NP+s*P+P], dy[(s*o.cout+co)*P:(s*o.cout+co+1)*P])
-		}
-	}
+	P, K := o.oh*o.ow, o.c*o.kh*o.kw
 	cog, Kg := o.cout/o.group, K/o.group
-	if len(in) > 2 && in[2] != nil && in[2].grad != nil {
-		db := in[2].grad
-		for co := 0; co < o.cout; co++ {
-			db[co] += kernels.Sum(o.yT[co*NP : (co+1)*NP])
-		}
-	}
-	if dw := in[1].grad; dw != nil {
-		for g := 0; g < o.group; g++ {
-			kernels.Sgemm(false, true, cog, Kg, NP, 1, o.yT[g*cog*NP:], NP, o.col[g*Kg*NP:], NP, 1, dw[g*cog*Kg:], Kg)
-		}
-	}
-	dx := in[0].grad
-	if dx == nil {
-		return
-	}
-	w := in[1].data
-	dcol := o.col // the columns are not needed any more
-	for g := 0; g < o.group; g++ {
-		kernels.Sgemm(true, false, Kg, NP, cog, 1, w[g*cog*Kg:], Kg, o.yT[g*cog*NP:], NP, 0, dcol[g*Kg*NP:], NP)
-	}
 	chw := o.c * o.h * o.w
+	w, dw, dx := in[1].data, in[1].grad, in[0].grad
+	var db []float32
+	if len(in) > 2 && in[2] != nil {
+		db = in[2].grad
+	}
 	for s := 0; s < o.n; s++ {
-		for r := 0; r < K; r++ {
-			copy(o.tmp[r*P:(r+1)*P], dcol[r*NP+s*P:r*NP+s*P+P])
+		dys := dy[s*o.cout*P : (s+1)*o.cout*P]
+		col := o.col[s*K*P : (s+1)*K*P]
+		if db != nil {
+			for co := 0; co < o.cout; co++ {
+				db[co] += kernels.Sum(dys[co*P : (co+1)*P])
+			}
 		}
-		kernels.Col2im(dx[s*chw:(s+1)*chw], o.tmp, o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+		if dw != nil {
+			for g := 0; g < o.group; g++ {
+				kernels.Sgemm(false, true, cog, Kg, P, 1, dys[g*cog*P:], P, col[g*Kg*P:], P, 1, dw[g*cog*Kg:], Kg)
+			}
+		}
+		if dx != nil {
+			for g := 0; g < o.group; g++ {
+				kernels.Sgemm(true, false, Kg, P, cog, 1, w[g*cog*Kg:], Kg, dys[g*cog*P:], P, 0, o.tmp[g*Kg*P:], P)
+			}
+			kernels.Col2im(dx[s*chw:(s+1)*chw], o.tmp, o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+		}
 	}
 }

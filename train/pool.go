@@ -65,9 +65,45 @@ func (o *poolOp) plan(in, out []*value) error {
 	return nil
 }
 
+// maxPool2x2 is the common MaxPool 2×2, stride 2, no padding or dilation.
+func (o *poolOp) maxPool2x2(x, y []float32) {
+	wn := &o.win
+	hw, P := o.h*o.w, wn.oh*wn.ow
+	for pl := 0; pl < o.n*o.c; pl++ {
+		src := x[pl*hw : (pl+1)*hw]
+		dst := y[pl*P : (pl+1)*P]
+		arg := o.arg[pl*P : (pl+1)*P]
+		for oy := 0; oy < wn.oh; oy++ {
+			r0 := src[2*oy*o.w : 2*oy*o.w+o.w]
+			r1 := src[(2*oy+1)*o.w : (2*oy+1)*o.w+o.w]
+			d := dst[oy*wn.ow : (oy+1)*wn.ow]
+			a := arg[oy*wn.ow : (oy+1)*wn.ow]
+			for ox := range d {
+				i := 2 * ox
+				best, bi := r0[i], 2*oy*o.w+i
+				if v := r0[i+1]; v > best {
+					best, bi = v, 2*oy*o.w+i+1
+				}
+				if v := r1[i]; v > best {
+					best, bi = v, (2*oy+1)*o.w+i
+				}
+				if v := r1[i+1]; v > best {
+					best, bi = v, (2*oy+1)*o.w+i+1
+				}
+				d[ox], a[ox] = best, int32(bi)
+			}
+		}
+	}
+}
+
 func (o *poolOp) forward(_ *Program, in, out []*value, _ bool) {
 	x, y := in[0].data, out[0].data
 	wn := &o.win
+	if o.max && wn.kh == 2 && wn.kw == 2 && wn.sh == 2 && wn.sw == 2 && wn.dh == 1 && wn.dw == 1 &&
+		wn.pt == 0 && wn.pl == 0 && 2*wn.oh <= o.h && 2*wn.ow <= o.w {
+		o.maxPool2x2(x, y)
+		return
+	}
 	hw := o.h * o.w
 	P := wn.oh * wn.ow
 	for pl := 0; pl < o.n*o.c; pl++ {
