@@ -158,9 +158,7 @@ func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int,
 	} else {
 		scaleRow(beta, c)
 		for p, v := range arow {
-			if v != 0 {
-				axpy(alpha*v, b[p*ldb:p*ldb+n], c)
-			}
+			axpy(alpha*v, b[p*ldb:p*ldb+n], c)
 		}
 	}
 	if ep != nil {
