@@ -75,7 +75,7 @@ type StepInfo struct {
 type Result struct {
 	Steps       int       // optimizer steps done in all (including before a resume)
 	Samples     int       // examples trained on in this call
-	EpochLosses []float64 // mean training loss of each epoch finished in this call
+	EpochLosses []float64 // mean training loss of each epoch run in this call (the last may be partial)
 	LastLoss    float64
 	Wall        time.Duration
 	Resumed     bool
@@ -225,6 +225,9 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 				return res, err
 			}
 		}
+	}
+	if epochN > 0 {
+		res.EpochLosses = append(res.EpochLosses, epochLoss/float64(epochN))
 	}
 	res.Steps = st.Steps
 	if err := save(); err != nil {

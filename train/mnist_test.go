@@ -149,3 +149,41 @@ func TestSGDMatchesTorch(t *testing.T) {
 		t.Error("no parameters in the reference")
 	}
 }
+
+// TestFineTuneKeepsAccuracy fine-tunes the trained dense MNIST fixtures for
+// one epoch (SGD 0.01, momentum 0.9, batch 128) and requires the test
+// accuracy to stay within 0.2 pp of the starting accuracy or improve. It
+// takes about a minute per model on two cores.
+func TestFineTuneKeepsAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("one epoch of MNIST per model; skipped with -short")
+	}
+	for _, name := range []string{"lenet5", "lenet300"} {
+		t.Run(name, func(t *testing.T) {
+			m, meta := fixture(t, name)
+			test := mnist(t, "test")
+			before, err := Evaluate(context.Background(), m, test, 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if acc, ok := meta["test_accuracy"].(float64); ok && math.Abs(acc-before.Accuracy) > 0.0002 {
+				t.Errorf("starting accuracy %.4f, torch measured %.4f", before.Accuracy, acc)
+			}
+			res, err := Fit(context.Background(), m, mnist(t, "train"), Config{Epochs: 1, BatchSize: 128, LR: 0.01,
+				Optimizer: &SGD{Momentum: 0.9}, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := Evaluate(context.Background(), m, test, 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: accuracy %.4f → %.4f (loss %.4f → %.4f); epoch: %d samples in %v (%.0f samples/s), train loss %.4f",
+				name, before.Accuracy, after.Accuracy, before.Loss, after.Loss, res.Samples, res.Wall,
+				float64(res.Samples)/res.Wall.Seconds(), res.EpochLosses)
+			if after.Accuracy < before.Accuracy-0.002 {
+				t.Errorf("fine-tuning lost accuracy: %.4f → %.4f", before.Accuracy, after.Accuracy)
+			}
+		})
+	}
+}
