@@ -14,11 +14,28 @@ import (
 type Tensor struct {
 	Name string
 	tensor.Tensor
-	// Sparse records that the tensor is stored as a sparse_initializer
-	// (values plus indices); Save keeps it that way.
-	Sparse bool
-	proto  *pb.TensorProto // doc string and metadata, without the data
+	// Storage says how Save writes the tensor; Load keeps the form the
+	// file used.
+	Storage Storage
+	proto   *pb.TensorProto // doc string and metadata, without the data
 }
+
+// Storage is how an initializer is written to a file.
+type Storage int
+
+const (
+	// Dense writes an initializer with every element.
+	Dense Storage = iota
+	// SparseConstant writes a Constant node whose sparse_value holds the
+	// non-zero values and their indices. Every ONNX consumer sees a dense
+	// tensor, so onnx.checker's full check and any runtime accept it.
+	SparseConstant
+	// SparseInitializer writes a sparse_initializer (values plus indices).
+	// onnx.checker's strict shape inference (onnx 1.12) rejects these as
+	// inputs of dense ops, so Poda only keeps this form for files that
+	// used it.
+	SparseInitializer
+)
 
 // Graph is a computation graph. Nodes are kept in topological order.
 type Graph struct {
@@ -62,7 +79,10 @@ func graphFromProto(p *pb.GraphProto) (*Graph, error) {
 		if err != nil {
 			return nil, err
 		}
-		g.Initializers = append(g.Initializers, &Tensor{Name: sp.GetValues().GetName(), Tensor: *t, Sparse: true, proto: metaOnly(sp.GetValues())})
+		g.Initializers = append(g.Initializers, &Tensor{Name: sp.GetValues().GetName(), Tensor: *t, Storage: SparseInitializer, proto: metaOnly(sp.GetValues())})
+	}
+	if err := g.absorbSparseConstants(); err != nil {
+		return nil, err
 	}
 	rest := proto.Clone(p).(*pb.GraphProto)
 	rest.Node, rest.Input, rest.Output, rest.ValueInfo, rest.Initializer, rest.SparseInitializer = nil, nil, nil, nil, nil, nil
@@ -98,13 +118,18 @@ func (g *Graph) toProto() (*pb.GraphProto, error) {
 	for _, v := range g.ValueInfo {
 		out.ValueInfo = append(out.ValueInfo, v.toProto())
 	}
+	var constants []*pb.NodeProto
 	for _, t := range g.Initializers {
-		if t.Sparse && t.DType == tensor.Float {
+		if t.Storage != Dense && t.DType == tensor.Float {
 			sp := sparseProto(t)
 			if t.proto != nil {
 				sp.Values.DocString, sp.Values.MetadataProps = t.proto.DocString, t.proto.MetadataProps
 			}
-			out.SparseInitializer = append(out.SparseInitializer, sp)
+			if t.Storage == SparseInitializer {
+				out.SparseInitializer = append(out.SparseInitializer, sp)
+			} else {
+				constants = append(constants, sparseConstant(t.Name, sp))
+			}
 			continue
 		}
 		tp := onnx.FromTensor(t.Name, &t.Tensor)
@@ -113,6 +138,7 @@ func (g *Graph) toProto() (*pb.GraphProto, error) {
 		}
 		out.Initializer = append(out.Initializer, tp)
 	}
+	out.Node = append(constants, out.Node...)
 	return out, nil
 }
 
@@ -136,7 +162,7 @@ func (g *Graph) Clone() *Graph {
 	}
 	c.Inputs, c.Outputs, c.ValueInfo = cloneValues(g.Inputs), cloneValues(g.Outputs), cloneValues(g.ValueInfo)
 	for _, t := range g.Initializers {
-		c.Initializers = append(c.Initializers, &Tensor{Name: t.Name, Tensor: *t.Tensor.Clone(), Sparse: t.Sparse, proto: t.proto})
+		c.Initializers = append(c.Initializers, &Tensor{Name: t.Name, Tensor: *t.Tensor.Clone(), Storage: t.Storage, proto: t.proto})
 	}
 	if g.proto != nil {
 		c.proto = proto.Clone(g.proto).(*pb.GraphProto)

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/podaml/poda/onnx"
 	"github.com/podaml/poda/onnx/pb"
 	"github.com/podaml/poda/tensor"
@@ -80,11 +82,11 @@ func SparseBytes(t *tensor.Tensor) int64 {
 	return int64(nnz) * 12
 }
 
-// StoreSparse marks every float initializer that names[t] selects (nil:
-// all) for sparse storage when values plus indices take fewer bytes than
-// the dense tensor, and for dense storage otherwise. It returns the
-// number of tensors stored sparse. Models older than IR version 6 have no
-// sparse_initializer and are left dense.
+// StoreSparse marks every float initializer that selected picks (nil: all)
+// for sparse storage (a Constant node with sparse_value) when values plus
+// indices take fewer bytes than the dense tensor, and for dense storage
+// otherwise. It returns the number of tensors stored sparse. Models older
+// than IR version 6 have no sparse tensors and are left dense.
 func (m *Model) StoreSparse(selected func(t *Tensor) bool) int {
 	if m.IRVersion < 6 {
 		return 0
@@ -92,13 +94,53 @@ func (m *Model) StoreSparse(selected func(t *Tensor) bool) int {
 	n := 0
 	for _, t := range m.Graph.Initializers {
 		if t.DType != tensor.Float || (selected != nil && !selected(t)) {
-			t.Sparse = false
+			t.Storage = Dense
 			continue
 		}
-		t.Sparse = SparseBytes(&t.Tensor) < t.Bytes()
-		if t.Sparse {
+		t.Storage = Dense
+		if SparseBytes(&t.Tensor) < t.Bytes() {
+			t.Storage = SparseConstant
 			n++
 		}
 	}
 	return n
+}
+
+// sparseConstant is a Constant node that outputs the dense tensor name from
+// its sparse_value.
+func sparseConstant(name string, sp *pb.SparseTensorProto) *pb.NodeProto {
+	sp.Values.Name = proto.String(name)
+	return &pb.NodeProto{
+		Output: []string{name},
+		Name:   proto.String(name + "_sparse"),
+		OpType: proto.String("Constant"),
+		Attribute: []*pb.AttributeProto{{
+			Name:         proto.String("sparse_value"),
+			Type:         pb.AttributeProto_SPARSE_TENSOR.Enum(),
+			SparseTensor: sp,
+		}},
+	}
+}
+
+// absorbSparseConstants turns Constant nodes with a float sparse_value
+// into initializers stored as SparseConstant, so that pruning, inspection
+// and the runtime see them as the weights they are.
+func (g *Graph) absorbSparseConstants() error {
+	var keep []*Node
+	for _, n := range g.Nodes {
+		a := n.Attr("sparse_value")
+		if n.OpType != "Constant" || (n.Domain != "" && n.Domain != "ai.onnx") || a == nil || a.SparseTensor == nil ||
+			len(n.Attrs) != 1 || len(n.Outputs) != 1 || a.SparseTensor.GetValues().GetDataType() != int32(tensor.Float) {
+			keep = append(keep, n)
+			continue
+		}
+		t, err := densify(a.SparseTensor)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		g.Initializers = append(g.Initializers, &Tensor{Name: n.Outputs[0], Tensor: *t, Storage: SparseConstant})
+	}
+	g.Nodes = keep
+	g.Invalidate()
+	return nil
 }

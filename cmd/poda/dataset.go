@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/podaml/poda/data"
+	"github.com/podaml/poda/tensor"
 )
 
 // dataFlags select a labelled data set on the command line.
@@ -104,4 +105,18 @@ func floats(s string) ([]float32, error) {
 		out = append(out, float32(v))
 	}
 	return out, nil
+}
+
+// calibrationBatch stacks the first n examples of ds into one batch.
+func calibrationBatch(ds data.Dataset, n int) (*tensor.Tensor, error) {
+	n = min(n, ds.Len())
+	shape := append([]int{n}, ds.Shape()...)
+	x := tensor.New(shape...)
+	per := tensor.Prod(ds.Shape())
+	for i := 0; i < n; i++ {
+		if _, err := ds.Example(i, x.F32[i*per:(i+1)*per]); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }

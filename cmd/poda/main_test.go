@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/internal/onnxcheck"
+	"github.com/podaml/poda/onnx"
+	"github.com/podaml/poda/prune"
 )
 
 func poda(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -91,12 +95,37 @@ func TestPruneWritesValidModel(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, e)
 	}
-	var res pruneResult
+	var res struct {
+		Stages []struct {
+			Reports []struct {
+				Sparsity float64 `json:"sparsity"`
+			} `json:"reports"`
+		} `json:"stages"`
+	}
 	if err := json.Unmarshal([]byte(o), &res); err != nil {
 		t.Fatal(err)
 	}
-	if got := res.Pruning.Sparsity; got < 0.8999 || got > 0.9001 {
+	if len(res.Stages) != 1 || len(res.Stages[0].Reports) != 1 {
+		t.Fatalf("want one stage with one report: %s", o)
+	}
+	if got := res.Stages[0].Reports[0].Sparsity; got < 0.8999 || got > 0.9001 {
 		t.Errorf("sparsity %v, want 0.9", got)
+	}
+	m, err := graph.Load(out, onnx.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, zeros := 0, 0
+	for _, tg := range prune.Targets(m) {
+		w := m.Graph.Initializer(tg.Tensor)
+		total += len(w.F32)
+		zeros += int(w.ZeroFraction()*float64(len(w.F32)) + 0.5)
+		if w.Storage != graph.SparseConstant {
+			t.Errorf("%s is not stored sparse", tg.Tensor)
+		}
+	}
+	if want := int(math.Round(0.9 * float64(total))); zeros != want {
+		t.Errorf("written model has %d zeros, want %d", zeros, want)
 	}
 	onnxcheck.Check(t, out)
 	// Refuses to overwrite its input.
