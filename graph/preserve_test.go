@@ -213,6 +213,13 @@ func TestSavedModelsPassONNXChecker(t *testing.T) {
 		m   *pb.ModelProto
 		opt onnx.WriteOptions
 	}{sparse, onnx.WriteOptions{}}
+	// The harness itself can fail: a Gemm with one input is refused.
+	broken := gemmProto()
+	broken.Graph.Node[0].Input = broken.Graph.Node[0].Input[:1]
+	bad := writeProto(t, dir, "broken.onnx", broken)
+	if err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", bad).Run(); err == nil {
+		t.Fatal("onnx.checker accepts a Gemm with one input; the test cannot fail")
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			sub := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
