@@ -156,7 +156,14 @@ func runPrune(ctx context.Context, f *pruneFlags, args []string, w io.Writer) er
 	if err != nil {
 		return err
 	}
+	return pruneModel(ctx, f, m, args[0], w)
+}
+
+// pruneModel prunes (and recovers) m per the flags, writes f.out and
+// prints the before/after table.
+func pruneModel(ctx context.Context, f *pruneFlags, m *graph.Model, name string, w io.Writer) error {
 	var trainSet, testSet data.Dataset
+	var err error
 	if f.data.spec != "" {
 		if trainSet, err = f.data.open("train"); err != nil {
 			return err
@@ -176,7 +183,15 @@ func runPrune(ctx context.Context, f *pruneFlags, args []string, w io.Writer) er
 	if err != nil {
 		return err
 	}
-	res := &pruneResult{Model: args[0], Output: f.out}
+	if before.FileSize == 0 {
+		// Not read from a file (the embedded demo model): its encoding.
+		b, err := m.Encode()
+		if err != nil {
+			return err
+		}
+		before.FileSize = int64(len(b))
+	}
+	res := &pruneResult{Model: name, Output: f.out}
 	sched, err := recovery.ParseSchedule(f.schedule)
 	if err != nil {
 		return usagef("--%v", err)
