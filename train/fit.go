@@ -315,3 +315,14 @@ func compileInference(m *graph.Model) (*Program, error) {
 	}
 	return Compile(m, Options{Freeze: all})
 }
+
+// Teacher returns a Config.Teacher that runs m (in inference mode, with its
+// own buffers) on each batch. The logits it returns are valid until its
+// next call.
+func Teacher(m *graph.Model) (func(x *tensor.Tensor) (*tensor.Tensor, error), error) {
+	p, err := compileInference(m)
+	if err != nil {
+		return nil, err
+	}
+	return func(x *tensor.Tensor) (*tensor.Tensor, error) { return p.Forward(x, false) }, nil
+}

@@ -252,3 +252,29 @@ func TestTrainingStepDoesNotAllocate(t *testing.T) {
 		t.Errorf("%.1f allocations per training step", a)
 	}
 }
+
+func TestFitDistillation(t *testing.T) {
+	ds, test := blobs(300, 5), blobs(150, 6)
+	teacher := smallNet(7)
+	if _, err := Fit(context.Background(), teacher, ds, Config{Epochs: 3, BatchSize: 16, LR: 0.05, Optimizer: &SGD{Momentum: 0.9}, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tf, err := Teacher(teacher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	student := smallNet(8)
+	res, err := Fit(context.Background(), student, ds, Config{Epochs: 3, BatchSize: 16, LR: 0.02, Optimizer: &Adam{},
+		Teacher: tf, Alpha: 0.3, Temperature: 3, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, err := Evaluate(context.Background(), student, test, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("distilled student: accuracy %.3f, epoch losses %v", mt.Accuracy, res.EpochLosses)
+	if mt.Accuracy < 0.85 || res.EpochLosses[2] >= res.EpochLosses[0] {
+		t.Errorf("distillation did not train: accuracy %.3f, losses %v", mt.Accuracy, res.EpochLosses)
+	}
+}

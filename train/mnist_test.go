@@ -187,3 +187,69 @@ func TestFineTuneKeepsAccuracy(t *testing.T) {
 		})
 	}
 }
+
+// TestFineTunePrunedLeNet300 applies the fixture's global 90% magnitude
+// mask, fine-tunes for one epoch with the mask and checks that the pruned
+// weights stay exactly zero and accuracy recovers from torch's no-fine-tune
+// number.
+func TestFineTunePrunedLeNet300(t *testing.T) {
+	if testing.Short() {
+		t.Skip("one epoch of MNIST; skipped with -short")
+	}
+	m, meta := fixture(t, "lenet300")
+	masks, _, err := npy.ReadNPZ(filepath.Join(modelsDir, "lenet300.globalmask90.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, mt := range masks {
+		w := m.Graph.Initializer(name)
+		if w == nil || mt.Numel() != len(w.F32) || len(mt.Raw) != len(w.F32) {
+			t.Fatalf("mask %q does not fit the model", name)
+		}
+		for i, keep := range mt.Raw {
+			if keep == 0 {
+				w.F32[i] = 0
+			}
+		}
+	}
+	cfgMasks := SparsityMasks(m)
+	if len(cfgMasks) != 3 {
+		t.Fatalf("SparsityMasks found %d pruned weights, want 3", len(cfgMasks))
+	}
+	test := mnist(t, "test")
+	pruned, err := Evaluate(context.Background(), m, test, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := meta["global_prune_90"].(map[string]any)
+	if want := gp["pruned_test_accuracy_no_finetune"].(float64); math.Abs(pruned.Accuracy-want) > 0.0002 {
+		t.Errorf("pruned accuracy %.4f, torch %.4f", pruned.Accuracy, want)
+	}
+	if _, err := Fit(context.Background(), m, mnist(t, "train"), Config{Epochs: 1, BatchSize: 128, LR: 0.01,
+		Optimizer: &SGD{Momentum: 0.9, WeightDecay: 1e-4}, Seed: 2, Masks: cfgMasks}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Evaluate(context.Background(), m, test, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lenet300 90%% sparse: accuracy %.4f → %.4f after one masked epoch", pruned.Accuracy, after.Accuracy)
+	for name, mt := range masks {
+		w := m.Graph.Initializer(name).F32
+		kept := 0
+		for i, keep := range mt.Raw {
+			if keep == 0 && w[i] != 0 {
+				t.Fatalf("%s[%d] regrew to %v", name, i, w[i])
+			}
+			if w[i] != 0 {
+				kept++
+			}
+		}
+		if want := int(gp["kept"].(map[string]any)[name].(float64)); kept != want {
+			t.Errorf("%s: %d non-zero weights, want %d", name, kept, want)
+		}
+	}
+	if after.Accuracy < 0.975 {
+		t.Errorf("accuracy %.4f after fine-tuning the 90%% sparse model", after.Accuracy)
+	}
+}

@@ -3,6 +3,9 @@ package train
 import (
 	"fmt"
 	"math"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/tensor"
 )
 
 // Optimizer updates parameters from their gradients. Implementations
@@ -281,3 +284,19 @@ func NMMask(w []float32, shape []int, axis, n, m int) ([]bool, error) {
 }
 
 func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }
+
+// SparsityMasks returns, for every float initializer of rank ≥ 2 (a
+// weight matrix or filter bank, not a bias or normalisation vector) that
+// holds at least one exact zero, the mask of its non-zero entries: pass it
+// as Config.Masks to fine-tune an already pruned model without regrowing
+// pruned weights.
+func SparsityMasks(m *graph.Model) map[string][]bool {
+	out := map[string][]bool{}
+	for _, t := range m.Graph.Initializers {
+		if t.DType != tensor.Float || len(t.Shape) < 2 || t.ZeroFraction() == 0 {
+			continue
+		}
+		out[t.Name] = MaskFromZeros(t.F32)
+	}
+	return out
+}
