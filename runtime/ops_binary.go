@@ -165,62 +165,82 @@ type binRun func(e *env, st *strided, out, a, b *tensor.Tensor)
 
 // binLoop computes d = f(a, b) elementwise over the broadcast iteration st.
 func binLoop[A, B, U any](e *env, st *strided, d []U, a []A, b []B, f func(A, B) U) {
+	forRange(e, st.outer(), 2*st.n, binJob[A, B, U]{st, d, a, b, f}, binChunk[A, B, U])
+}
+
+type binJob[A, B, U any] struct {
+	st *strided
+	d  []U
+	a  []A
+	b  []B
+	f  func(A, B) U
+}
+
+func binChunk[A, B, U any](j binJob[A, B, U], _, lo, hi int) {
+	st, d, a, b, f := j.st, j.d, j.a, j.b, j.f
 	last := len(st.dims) - 1
 	as, bs := st.str[0][last], st.str[1][last]
 	n := st.inner
-	e.parallel(st.outer(), 2*st.n, func(lo, hi int) {
-		st.each(lo, hi, func(o int, offs *[4]int) {
-			dd := d[o : o+n]
-			ao, bo := offs[0], offs[1]
-			switch {
-			case as == 1 && bs == 1:
-				aa, bb := a[ao:ao+n], b[bo:bo+n]
-				for i := range dd {
-					dd[i] = f(aa[i], bb[i])
-				}
-			case as == 1:
-				aa, y := a[ao:ao+n], b[bo]
-				for i := range dd {
-					dd[i] = f(aa[i], y)
-				}
-			case bs == 1:
-				x, bb := a[ao], b[bo:bo+n]
-				for i := range dd {
-					dd[i] = f(x, bb[i])
-				}
-			default:
-				for i := range dd {
-					dd[i] = f(a[ao], b[bo])
-				}
+	st.each(lo, hi, func(o int, offs *[4]int) {
+		dd := d[o : o+n]
+		ao, bo := offs[0], offs[1]
+		switch {
+		case as == 1 && bs == 1:
+			aa, bb := a[ao:ao+n], b[bo:bo+n]
+			for i := range dd {
+				dd[i] = f(aa[i], bb[i])
 			}
-		})
+		case as == 1:
+			aa, y := a[ao:ao+n], b[bo]
+			for i := range dd {
+				dd[i] = f(aa[i], y)
+			}
+		case bs == 1:
+			x, bb := a[ao], b[bo:bo+n]
+			for i := range dd {
+				dd[i] = f(x, bb[i])
+			}
+		default:
+			for i := range dd {
+				dd[i] = f(a[ao], b[bo])
+			}
+		}
 	})
 }
 
 // f32Binary is the float32 arithmetic fast path: whole runs at a time.
 func f32Binary(e *env, st *strided, code string, d, a, b []float32) {
+	forRange(e, st.outer(), 2*st.n, f32BinJob{st, code, d, a, b}, f32BinChunk)
+}
+
+type f32BinJob struct {
+	st      *strided
+	code    string
+	d, a, b []float32
+}
+
+func f32BinChunk(j f32BinJob, _, lo, hi int) {
+	st, code, d, a, b := j.st, j.code, j.d, j.a, j.b
 	last := len(st.dims) - 1
 	as, bs := st.str[0][last], st.str[1][last]
 	n := st.inner
-	e.parallel(st.outer(), 2*st.n, func(lo, hi int) {
-		st.each(lo, hi, func(o int, offs *[4]int) {
-			dd := d[o : o+n]
-			ao, bo := offs[0], offs[1]
-			switch {
-			case as == 1 && bs == 1:
-				f32vv(code, dd, a[ao:ao+n], b[bo:bo+n])
-			case as == 1:
-				f32vs(code, dd, a[ao:ao+n], b[bo])
-			case bs == 1:
-				f32sv(code, dd, a[ao], b[bo:bo+n])
-			default:
-				var x [1]float32
-				f32vs(code, x[:], a[ao:ao+1], b[bo])
-				for i := range dd {
-					dd[i] = x[0]
-				}
+	st.each(lo, hi, func(o int, offs *[4]int) {
+		dd := d[o : o+n]
+		ao, bo := offs[0], offs[1]
+		switch {
+		case as == 1 && bs == 1:
+			f32vv(code, dd, a[ao:ao+n], b[bo:bo+n])
+		case as == 1:
+			f32vs(code, dd, a[ao:ao+n], b[bo])
+		case bs == 1:
+			f32sv(code, dd, a[ao], b[bo:bo+n])
+		default:
+			var x [1]float32
+			f32vs(code, x[:], a[ao:ao+1], b[bo])
+			for i := range dd {
+				dd[i] = x[0]
 			}
-		})
+		}
 	})
 }
 

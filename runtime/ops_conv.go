@@ -186,10 +186,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		colSize = K * P
 	}
 	items := N * G
-	threads := min(c.threads, items)
-	if items == 1 || K*P*Mg < parallelMin {
-		threads = 1
-	}
+	threads := max(1, min(c.threads, items, items*K*P*Mg/parallelMin))
 	c.scratch = threads * colSize
 	// Epilogues per group, when the bias is known now (the usual case).
 	var eps []*kernels.Epilogue
@@ -202,35 +199,47 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 			eps = append(eps, act.epilogue(bias, true))
 		}
 	}
+	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		X, W, Y := in[0].F32, in[1].F32, out[0].F32
 		ep := eps
 		if ep == nil {
 			for gi := 0; gi < G; gi++ {
 				ep = append(ep, act.epilogue(in[2].F32[gi*Mg:(gi+1)*Mg], true))
 			}
 		}
-		body := func(t, lo, hi int) {
-			col := e.scratch[t*colSize : (t+1)*colSize]
-			for it := lo; it < hi; it++ {
-				n, gi := it/G, it%G
-				src := X[(n*C+gi*Cg)*HW : (n*C+(gi+1)*Cg)*HW]
-				B := src
-				if im2col != nil {
-					im2col(col, src)
-					B = col
-				}
-				kernels.SgemmEpilogue(false, false, Mg, P, K, 1, W[gi*Mg*K:(gi+1)*Mg*K], K, B, P, 0,
-					Y[(n*M+gi*Mg)*P:(n*M+(gi+1)*Mg)*P], P, ep[gi])
-			}
-		}
-		if threads == 1 {
-			body(0, 0, items)
-		} else {
-			e.parallelID(items, items*K*P*Mg, body)
-		}
+		parallelChunks(threads, items, convJob{cp, in[0].F32, in[1].F32, out[0].F32, ep, e.scratch}, convChunk)
 		return nil
 	}, nil
+}
+
+// convPlan is a convolution's geometry, fixed when planning.
+type convPlan struct {
+	G, C, Cg, M, Mg, HW, P, K, colSize int
+	im2col                             func(dst, src []float32)
+}
+
+type convJob struct {
+	p       *convPlan
+	X, W, Y []float32
+	eps     []*kernels.Epilogue
+	scratch []float32
+}
+
+// convChunk convolves items [lo, hi), an item being one image and group.
+func convChunk(j convJob, t, lo, hi int) {
+	p := j.p
+	col := j.scratch[t*p.colSize : (t+1)*p.colSize]
+	for it := lo; it < hi; it++ {
+		n, gi := it/p.G, it%p.G
+		src := j.X[(n*p.C+gi*p.Cg)*p.HW : (n*p.C+(gi+1)*p.Cg)*p.HW]
+		B := src
+		if p.im2col != nil {
+			p.im2col(col, src)
+			B = col
+		}
+		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0,
+			j.Y[(n*p.M+gi*p.Mg)*p.P:(n*p.M+(gi+1)*p.Mg)*p.P], p.P, j.eps[gi])
+	}
 }
 
 func intsOf(v []int64) []int {
@@ -264,56 +273,72 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 		}
 		x0s[kj], x1s[kj] = x0, x1
 	}
+	dp := &dwPlan{C: C, H: H, W: W, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl,
+		x0s: x0s, x1s: x1s, act: act}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		X, Wt, Y := in[0].F32, in[1].F32, out[0].F32
 		var bias []float32
 		if len(in) > 2 && in[2] != nil {
 			bias = in[2].F32
 		}
-		e.parallel(N*C, N*C*oh*ow*kh*kw, func(lo, hi int) {
-			for it := lo; it < hi; it++ {
-				ch := it % C
-				img := X[it*H*W : (it+1)*H*W]
-				w := Wt[ch*kh*kw : (ch+1)*kh*kw]
-				dst := Y[it*oh*ow : (it+1)*oh*ow]
-				b := float32(0)
-				if bias != nil {
-					b = bias[ch]
-				}
-				for oy := 0; oy < oh; oy++ {
-					row := dst[oy*ow : (oy+1)*ow]
-					for i := range row {
-						row[i] = b
-					}
-					for ki := 0; ki < kh; ki++ {
-						iy := oy*sh - pt + ki*dh
-						if iy < 0 || iy >= H {
-							continue
-						}
-						src := img[iy*W : (iy+1)*W]
-						for kj := 0; kj < kw; kj++ {
-							wv := w[ki*kw+kj]
-							x0, x1 := x0s[kj], x1s[kj]
-							if x0 >= x1 {
-								continue
-							}
-							ix := x0*sw - pl + kj*dw
-							if sw == 1 {
-								kernels.Axpy(wv, src[ix:ix+x1-x0], row[x0:x1])
-								continue
-							}
-							for ox := x0; ox < x1; ox++ {
-								row[ox] += wv * src[ix]
-								ix += sw
-							}
-						}
-					}
-				}
-				act.apply(dst)
-			}
-		})
+		forRange(e, N*C, N*C*oh*ow*kh*kw, dwJob{dp, in[0].F32, in[1].F32, bias, out[0].F32}, dwChunk)
 		return nil
 	}, nil
+}
+
+type dwPlan struct {
+	C, H, W, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl int
+	x0s, x1s                                        []int
+	act                                             activation
+}
+
+type dwJob struct {
+	p              *dwPlan
+	X, Wt, bias, Y []float32
+}
+
+func dwChunk(j dwJob, _, lo, hi int) {
+	p := j.p
+	H, W, kh, kw, oh, ow := p.H, p.W, p.kh, p.kw, p.oh, p.ow
+	for it := lo; it < hi; it++ {
+		ch := it % p.C
+		img := j.X[it*H*W : (it+1)*H*W]
+		w := j.Wt[ch*kh*kw : (ch+1)*kh*kw]
+		dst := j.Y[it*oh*ow : (it+1)*oh*ow]
+		b := float32(0)
+		if j.bias != nil {
+			b = j.bias[ch]
+		}
+		for oy := 0; oy < oh; oy++ {
+			row := dst[oy*ow : (oy+1)*ow]
+			for i := range row {
+				row[i] = b
+			}
+			for ki := 0; ki < kh; ki++ {
+				iy := oy*p.sh - p.pt + ki*p.dh
+				if iy < 0 || iy >= H {
+					continue
+				}
+				src := img[iy*W : (iy+1)*W]
+				for kj := 0; kj < kw; kj++ {
+					wv := w[ki*kw+kj]
+					x0, x1 := p.x0s[kj], p.x1s[kj]
+					if x0 >= x1 {
+						continue
+					}
+					ix := x0*p.sw - p.pl + kj*p.dw
+					if p.sw == 1 {
+						kernels.Axpy(wv, src[ix:ix+x1-x0], row[x0:x1])
+						continue
+					}
+					for ox := x0; ox < x1; ox++ {
+						row[ox] += wv * src[ix]
+						ix += p.sw
+					}
+				}
+			}
+		}
+		p.act.apply(dst)
+	}
 }
 
 // im2colND is Im2col for any number of spatial dims: row (ci, kernel

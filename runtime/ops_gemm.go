@@ -129,8 +129,15 @@ func (o *gemmOp) prepare(c *pctx) (runFunc, error) {
 	}
 	// A bias row (C of shape [N] or [1 N]) with beta 1 goes to the epilogue.
 	if beta == 1 && cc.numel() == n && (len(cc.shape) == 1 || cc.shape[0] == 1) && n > 1 {
+		var konstEp *kernels.Epilogue
+		if cc.konst != nil {
+			konstEp = act.epilogue(cc.konst.F32, false)
+		}
 		return func(e *env, in, out []*tensor.Tensor) error {
-			ep := act.epilogue(in[2].F32, false)
+			ep := konstEp
+			if ep == nil {
+				ep = act.epilogue(in[2].F32, false)
+			}
 			kernels.SgemmEpilogue(o.transA, o.transB, m, n, k, alpha, in[0].F32, lda, in[1].F32, ldb, 0, out[0].F32, n, ep)
 			return nil
 		}, nil
@@ -211,12 +218,21 @@ func (matmulOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		A, B, C := in[0].F32, in[1].F32, out[0].F32
-		e.parallel(nb, nb*m*n*k/8, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				kernels.Sgemm(false, false, m, n, k, 1, A[aOff[i]:aOff[i]+m*k], max(k, 1), B[bOff[i]:bOff[i]+k*n], max(n, 1), 0, C[i*m*n:(i+1)*m*n], max(n, 1))
-			}
-		})
+		forRange(e, nb, nb*m*n*k/8, bmmJob{in[0].F32, in[1].F32, out[0].F32, aOff, bOff, m, n, k}, bmmChunk)
 		return nil
 	}, nil
+}
+
+type bmmJob struct {
+	A, B, C    []float32
+	aOff, bOff []int
+	m, n, k    int
+}
+
+// bmmChunk multiplies batches [lo, hi).
+func bmmChunk(j bmmJob, _, lo, hi int) {
+	m, n, k := j.m, j.n, j.k
+	for i := lo; i < hi; i++ {
+		kernels.Sgemm(false, false, m, n, k, 1, j.A[j.aOff[i]:j.aOff[i]+m*k], max(k, 1), j.B[j.bOff[i]:j.bOff[i]+k*n], max(n, 1), 0, j.C[i*m*n:(i+1)*m*n], max(n, 1))
+	}
 }

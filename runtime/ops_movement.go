@@ -70,50 +70,62 @@ func gatherRun[T any](e *env, p *gatherPlan, dst, src []T, fill T) {
 	if n == 0 || outer == 0 {
 		return
 	}
+	forRange(e, outer, outer*n, gatherJob[T]{p, dst, src, fill}, gatherChunk[T])
+}
+
+type gatherJob[T any] struct {
+	p        *gatherPlan
+	dst, src []T
+	fill     T
+}
+
+// gatherChunk fills output rows [lo, hi) (rows along the last dim).
+func gatherChunk[T any](j gatherJob[T], _, lo, hi int) {
+	p, dst, src, fill := j.p, j.dst, j.src, j.fill
+	r := len(p.shape)
+	n := p.shape[r-1]
 	last := p.maps[r-1]
-	e.parallel(outer, outer*n, func(lo, hi int) {
-		var idx [maxRank]int
-		rem := lo
-		for d := r - 2; d >= 0; d-- {
-			idx[d] = rem % p.shape[d]
-			rem /= p.shape[d]
+	var idx [maxRank]int
+	rem := lo
+	for d := r - 2; d >= 0; d-- {
+		idx[d] = rem % p.shape[d]
+		rem /= p.shape[d]
+	}
+	for it := lo; it < hi; it++ {
+		off, pad := 0, false
+		for d := 0; d < r-1; d++ {
+			m := p.maps[d][idx[d]]
+			if m < 0 {
+				pad = true
+				break
+			}
+			off += m
 		}
-		for it := lo; it < hi; it++ {
-			off, pad := 0, false
-			for d := 0; d < r-1; d++ {
-				m := p.maps[d][idx[d]]
+		dd := dst[it*n : it*n+n]
+		switch {
+		case pad:
+			for i := range dd {
+				dd[i] = fill
+			}
+		case p.contig:
+			copy(dd, src[off+last[0]:off+last[0]+n])
+		default:
+			for i, m := range last {
 				if m < 0 {
-					pad = true
-					break
-				}
-				off += m
-			}
-			dd := dst[it*n : it*n+n]
-			switch {
-			case pad:
-				for i := range dd {
 					dd[i] = fill
+				} else {
+					dd[i] = src[off+m]
 				}
-			case p.contig:
-				copy(dd, src[off+last[0]:off+last[0]+n])
-			default:
-				for i, m := range last {
-					if m < 0 {
-						dd[i] = fill
-					} else {
-						dd[i] = src[off+m]
-					}
-				}
-			}
-			for d := r - 2; d >= 0; d-- {
-				idx[d]++
-				if idx[d] < p.shape[d] {
-					break
-				}
-				idx[d] = 0
 			}
 		}
-	})
+		for d := r - 2; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < p.shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
 }
 
 func init() {

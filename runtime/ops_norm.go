@@ -72,18 +72,27 @@ func (o *batchNormOp) prepare(c *pctx) (runFunc, error) {
 			a[ch] = float32(s)
 			b[ch] = float32(float64(bias[ch]) - float64(mean[ch])*s)
 		}
-		e.parallel(N*C, N*C*HW, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				ch := p % C
-				s, d := X[p*HW:(p+1)*HW], Y[p*HW:(p+1)*HW]
-				ac, bc := a[ch], b[ch]
-				for i, v := range s {
-					d[i] = v*ac + bc
-				}
-			}
-		})
+		forRange(e, N*C, N*C*HW, affineJob{X, Y, a, b, C, HW}, affineChunk)
 		return nil
 	}, nil
+}
+
+// affineJob computes y = a[c]·x + b[c] per channel plane.
+type affineJob struct {
+	X, Y, a, b []float32
+	C, HW      int
+}
+
+func affineChunk(j affineJob, _, lo, hi int) {
+	HW := j.HW
+	for p := lo; p < hi; p++ {
+		ch := p % j.C
+		s, d := j.X[p*HW:(p+1)*HW], j.Y[p*HW:(p+1)*HW]
+		ac, bc := j.a[ch], j.b[ch]
+		for i, v := range s {
+			d[i] = v*ac + bc
+		}
+	}
 }
 
 type instanceNormOp struct{ eps float32 }
@@ -101,15 +110,37 @@ func (o *instanceNormOp) prepare(c *pctx) (runFunc, error) {
 	planes := x.shape[0] * C
 	eps := float64(o.eps)
 	return func(e *env, in, out []*tensor.Tensor) error {
-		X, Y, scale, bias := in[0].F32, out[0].F32, in[1].F32, in[2].F32
-		e.parallel(planes, planes*HW*3, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				ch := p % C
-				normalize(Y[p*HW:(p+1)*HW], X[p*HW:(p+1)*HW], eps, scale[ch:ch+1], bias[ch:ch+1], 0)
-			}
-		})
+		forRange(e, planes, planes*HW*3, normJob{X: in[0].F32, Y: out[0].F32, scale: in[1].F32, bias: in[2].F32,
+			inner: HW, C: C, eps: eps}, normChunk)
 		return nil
 	}, nil
+}
+
+// normJob normalizes rows of inner elements: with C > 0 (instance norm)
+// row p uses scale and bias of channel p mod C; otherwise scale and bias
+// have stride elements per position.
+type normJob struct {
+	X, Y, scale, bias, mean, inv []float32
+	inner, stride, C             int
+	eps                          float64
+}
+
+func normChunk(j normJob, _, lo, hi int) {
+	n := j.inner
+	for p := lo; p < hi; p++ {
+		scale, bias := j.scale, j.bias
+		if j.C > 0 {
+			ch := p % j.C
+			scale, bias = scale[ch:ch+1], bias[ch:ch+1]
+		}
+		m, inv := normalize(j.Y[p*n:(p+1)*n], j.X[p*n:(p+1)*n], j.eps, scale, bias, j.stride)
+		if j.mean != nil {
+			j.mean[p] = float32(m)
+		}
+		if j.inv != nil {
+			j.inv[p] = float32(inv)
+		}
+	}
 }
 
 // normalize writes (x - mean)/sqrt(var + eps)·scale + bias into d, where
@@ -198,17 +229,8 @@ func (o *layerNormOp) prepare(c *pctx) (runFunc, error) {
 		if len(out) > 2 && out[2] != nil {
 			io = out[2].F32
 		}
-		e.parallel(outer, outer*inner*3, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				m, inv := normalize(Y[p*inner:(p+1)*inner], X[p*inner:(p+1)*inner], eps, scale, bias, ss)
-				if mo != nil {
-					mo[p] = float32(m)
-				}
-				if io != nil {
-					io[p] = float32(inv)
-				}
-			}
-		})
+		forRange(e, outer, outer*inner*3, normJob{X: X, Y: Y, scale: scale, bias: bias, mean: mo, inv: io,
+			inner: inner, stride: ss, eps: eps}, normChunk)
 		return nil
 	}, nil
 }
@@ -240,17 +262,24 @@ func (o *softmaxOp) prepare(c *pctx) (runFunc, error) {
 	}
 	kind := o.kind
 	return func(e *env, in, out []*tensor.Tensor) error {
-		X, Y := in[0].F32, out[0].F32
-		e.parallel(outer, outer*dim*inner*4, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				for j := 0; j < inner; j++ {
-					base := p*dim*inner + j
-					softmaxLine(kind, Y[base:], X[base:], dim, inner)
-				}
-			}
-		})
+		forRange(e, outer, outer*dim*inner*4, softmaxJob{kind, in[0].F32, out[0].F32, dim, inner}, softmaxChunk)
 		return nil
 	}, nil
+}
+
+type softmaxJob struct {
+	kind       string
+	X, Y       []float32
+	dim, inner int
+}
+
+func softmaxChunk(j softmaxJob, _, lo, hi int) {
+	for p := lo; p < hi; p++ {
+		for i := 0; i < j.inner; i++ {
+			base := p*j.dim*j.inner + i
+			softmaxLine(j.kind, j.Y[base:], j.X[base:], j.dim, j.inner)
+		}
+	}
 }
 
 // softmaxLine computes one softmax (or log-softmax, or hardmax) over the n

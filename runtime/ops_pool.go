@@ -65,79 +65,151 @@ func (o *poolOp) prepare(c *pctx) (runFunc, error) {
 			n *= g.in[d]
 		}
 	}
-	kk := tensor.Prod(g.k)
-	// Kernel offsets per dimension.
-	isMax, includePad := o.max, o.includePad
+	pp := &poolPlan{g: g, r: r, inSize: inSize, outSize: outSize, inStr: inStr, idxStr: idxStr,
+		kk: tensor.Prod(g.k), isMax: o.max, includePad: o.includePad}
+	fast := r == 2 && !withIdx && g.dil[0] == 1 && g.dil[1] == 1
+	work := planes * outSize * pp.kk
 	return func(e *env, in, out []*tensor.Tensor) error {
-		X, Y := in[0].F32, out[0].F32
-		var I []int64
+		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32}
 		if withIdx {
-			I = out[1].I64
+			j.I = out[1].I64
 		}
-		e.parallel(planes, planes*outSize*kk, func(lo, hi int) {
-			var oidx, kidx [maxRank]int
-			for pl := lo; pl < hi; pl++ {
-				img := X[pl*inSize : (pl+1)*inSize]
-				for p := 0; p < outSize; p++ {
-					rem := p
-					for d := r - 1; d >= 0; d-- {
-						oidx[d] = rem % g.out[d]
-						rem /= g.out[d]
-					}
-					best, bestIdx := float32(math.Inf(-1)), -1
-					var sum float32
-					count, padCount := 0, 0
-					for kp := 0; kp < kk; kp++ {
-						rem := kp
-						for d := r - 1; d >= 0; d-- {
-							kidx[d] = rem % g.k[d]
-							rem /= g.k[d]
-						}
-						off, idx, inside, inPad := 0, 0, true, true
-						for d := 0; d < r; d++ {
-							i := oidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
-							if i < 0 || i >= g.in[d] {
-								inside = false
-								if i >= g.in[d]+g.padE[d] {
-									inPad = false
-								}
-								continue
-							}
-							off += i * inStr[d]
-							idx += i * idxStr[d]
-						}
-						if inPad {
-							padCount++
-						}
-						if !inside {
-							continue
-						}
-						v := img[off]
-						count++
-						if isMax {
-							if v > best || bestIdx < 0 && v != v {
-								best, bestIdx = v, idx
-							}
-						} else {
-							sum += v
-						}
-					}
-					o := pl*outSize + p
-					if isMax {
-						Y[o] = best
-						if I != nil {
-							I[o] = int64(pl*inSize + bestIdx)
-						}
-					} else if includePad {
-						Y[o] = sum / float32(padCount)
-					} else {
-						Y[o] = sum / float32(count)
-					}
-				}
-			}
-		})
+		if fast {
+			forRange(e, planes, work, j, pool2DChunk)
+		} else {
+			forRange(e, planes, work, j, poolChunk)
+		}
 		return nil
 	}, nil
+}
+
+type poolPlan struct {
+	g                      *geom
+	r, inSize, outSize, kk int
+	inStr, idxStr          []int
+	isMax, includePad      bool
+}
+
+type poolJob struct {
+	p    *poolPlan
+	X, Y []float32
+	I    []int64
+}
+
+// pool2DChunk pools planes [lo, hi) of a 2-D input without dilation: each
+// window is clipped to the input once.
+func pool2DChunk(j poolJob, _, lo, hi int) {
+	p := j.p
+	g := p.g
+	H, W := g.in[0], g.in[1]
+	oh, ow := g.out[0], g.out[1]
+	for pl := lo; pl < hi; pl++ {
+		img := j.X[pl*p.inSize : (pl+1)*p.inSize]
+		dst := j.Y[pl*p.outSize : (pl+1)*p.outSize]
+		for oy := 0; oy < oh; oy++ {
+			ys := oy*g.stride[0] - g.padB[0]
+			ye := ys + g.k[0]
+			y0, y1 := max(ys, 0), min(ye, H)
+			ph := min(ye, H+g.padE[0]) - ys
+			for ox := 0; ox < ow; ox++ {
+				xs := ox*g.stride[1] - g.padB[1]
+				xe := xs + g.k[1]
+				x0, x1 := max(xs, 0), min(xe, W)
+				if p.isMax {
+					m := float32(math.Inf(-1))
+					for y := y0; y < y1; y++ {
+						for _, v := range img[y*W+x0 : y*W+x1] {
+							if v > m || v != v {
+								m = v
+							}
+						}
+					}
+					dst[oy*ow+ox] = m
+					continue
+				}
+				var sum float32
+				for y := y0; y < y1; y++ {
+					for _, v := range img[y*W+x0 : y*W+x1] {
+						sum += v
+					}
+				}
+				n := (y1 - y0) * (x1 - x0)
+				if p.includePad {
+					n = ph * (min(xe, W+g.padE[1]) - xs)
+				}
+				dst[oy*ow+ox] = sum / float32(n)
+			}
+		}
+	}
+}
+
+// poolChunk pools planes [lo, hi) for any spatial rank, dilation and the
+// Indices output.
+func poolChunk(j poolJob, _, lo, hi int) {
+	p := j.p
+	g, r := p.g, p.r
+	X, Y, I := j.X, j.Y, j.I
+	var oidx, kidx [maxRank]int
+	for pl := lo; pl < hi; pl++ {
+		img := X[pl*p.inSize : (pl+1)*p.inSize]
+		for q := 0; q < p.outSize; q++ {
+			rem := q
+			for d := r - 1; d >= 0; d-- {
+				oidx[d] = rem % g.out[d]
+				rem /= g.out[d]
+			}
+			best, bestIdx := float32(math.Inf(-1)), -1
+			var sum float32
+			count, padCount := 0, 0
+			for kp := 0; kp < p.kk; kp++ {
+				rem := kp
+				for d := r - 1; d >= 0; d-- {
+					kidx[d] = rem % g.k[d]
+					rem /= g.k[d]
+				}
+				off, idx, inside, inPad := 0, 0, true, true
+				for d := 0; d < r; d++ {
+					i := oidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
+					if i < 0 || i >= g.in[d] {
+						inside = false
+						if i >= g.in[d]+g.padE[d] {
+							inPad = false
+						}
+						continue
+					}
+					off += i * p.inStr[d]
+					idx += i * p.idxStr[d]
+				}
+				if inPad {
+					padCount++
+				}
+				if !inside {
+					continue
+				}
+				v := img[off]
+				count++
+				if p.isMax {
+					if v > best || bestIdx < 0 && v != v {
+						best, bestIdx = v, idx
+					}
+				} else {
+					sum += v
+				}
+			}
+			o := pl*p.outSize + q
+			switch {
+			case p.isMax:
+				Y[o] = best
+				if I != nil {
+					I[o] = int64(pl*p.inSize + bestIdx)
+				}
+			case p.includePad:
+				Y[o] = sum / float32(padCount)
+			default:
+				Y[o] = sum / float32(count)
+			}
+		}
+	}
 }
 
 type globalPoolOp struct{ max bool }

@@ -137,49 +137,66 @@ func (o *reduceOp) prepare(c *pctx) (runFunc, error) {
 			base[p] += i * strides[d]
 		}
 	}
-	kind := o.kind
 	dt := x.dtype
 	if dt != tensor.Float && !castable(dt) || dt == tensor.Bool {
 		return nil, errDType(c, dt)
 	}
+	rp := &reducePlan{kind: o.kind, dt: dt, nRed: nRed, offs: offs, contiguous: contiguous, base: base}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		var X []float32
-		if dt == tensor.Float {
-			X = in[0].F32
-		}
-		e.parallel(nOut, nOut*nRed, func(lo, hi int) {
-			for p := lo; p < hi; p++ {
-				b := base[p]
-				get := func(j int) float64 {
-					if X != nil {
-						return float64(X[b+j])
-					}
-					if dt.IsFloat() {
-						return getF64(in[0], dt, b+j)
-					}
-					return float64(getI64(in[0], dt, b+j))
-				}
-				acc := reduceInit(kind, nRed)
-				for j := 0; j < nRed; j++ {
-					k := j
-					if !contiguous {
-						k = offs[j]
-					}
-					acc = reduceStep(kind, acc, get(k))
-				}
-				v := reduceFinal(kind, acc, nRed)
-				switch {
-				case dt == tensor.Float:
-					out[0].F32[p] = float32(v)
-				case dt.IsFloat():
-					setF64(out[0], dt, p, v)
-				default:
-					setI64(out[0], dt, p, int64(v))
-				}
-			}
-		})
+		forRange(e, nOut, nOut*nRed, reduceJob{rp, in[0], out[0]}, reduceChunk)
 		return nil
 	}, nil
+}
+
+type reducePlan struct {
+	kind       string
+	dt         tensor.DType
+	nRed       int
+	offs, base []int
+	contiguous bool
+}
+
+type reduceJob struct {
+	p       *reducePlan
+	in, out *tensor.Tensor
+}
+
+func reduceChunk(j reduceJob, _, lo, hi int) {
+	p := j.p
+	dt := p.dt
+	var X []float32
+	if dt == tensor.Float {
+		X = j.in.F32
+	}
+	get := func(i int) float64 {
+		if X != nil {
+			return float64(X[i])
+		}
+		if dt.IsFloat() {
+			return getF64(j.in, dt, i)
+		}
+		return float64(getI64(j.in, dt, i))
+	}
+	for q := lo; q < hi; q++ {
+		b := p.base[q]
+		acc := reduceInit(p.kind, p.nRed)
+		for i := 0; i < p.nRed; i++ {
+			k := i
+			if !p.contiguous {
+				k = p.offs[i]
+			}
+			acc = reduceStep(p.kind, acc, get(b+k))
+		}
+		v := reduceFinal(p.kind, acc, p.nRed)
+		switch {
+		case dt == tensor.Float:
+			j.out.F32[q] = float32(v)
+		case dt.IsFloat():
+			setF64(j.out, dt, q, v)
+		default:
+			setI64(j.out, dt, q, int64(v))
+		}
+	}
 }
 
 func reduceInit(kind string, n int) float64 {

@@ -159,18 +159,12 @@ func (o *unaryOp) prepare(c *pctx) (runFunc, error) {
 		if o.f32 != nil {
 			f32 := o.f32
 			return func(e *env, in, out []*tensor.Tensor) error {
-				src, dst := in[0].F32, out[0].F32
-				e.parallel(n, n, func(lo, hi int) { f32(dst[lo:hi], src[lo:hi]) })
+				forRange(e, n, n, unaryJob{f32: f32, dst: out[0].F32, src: in[0].F32}, unaryChunk)
 				return nil
 			}, nil
 		}
 		return func(e *env, in, out []*tensor.Tensor) error {
-			src, dst := in[0].F32, out[0].F32
-			e.parallel(n, 16*n, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					dst[i] = float32(f(float64(src[i])))
-				}
-			})
+			forRange(e, n, 16*n, unaryJob{f: f, dst: out[0].F32, src: in[0].F32}, unaryChunk)
 			return nil
 		}, nil
 	case tensor.Double:
@@ -212,6 +206,23 @@ func (o *unaryOp) prepare(c *pctx) (runFunc, error) {
 		return intUnary[uint64](f), nil
 	}
 	return nil, errDType(c, x.dtype)
+}
+
+type unaryJob struct {
+	f        func(float64) float64
+	f32      func(dst, src []float32)
+	dst, src []float32
+}
+
+func unaryChunk(j unaryJob, _, lo, hi int) {
+	if j.f32 != nil {
+		j.f32(j.dst[lo:hi], j.src[lo:hi])
+		return
+	}
+	dst, src := j.dst[lo:hi], j.src[lo:hi]
+	for i, v := range src {
+		dst[i] = float32(j.f(float64(v)))
+	}
 }
 
 // intUnary applies f through float64 on integers (exact for Abs, Neg, Sign

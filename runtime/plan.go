@@ -182,6 +182,7 @@ type arena struct {
 	ins     [][]*tensor.Tensor
 	outs    [][]*tensor.Tensor
 	scratch []float32
+	env     env
 }
 
 const arenaAlign = 64

@@ -281,6 +281,7 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Ten
 				a.t[si] = tensor.Tensor{}
 			}
 		}
+		a.env.ctx = nil
 		p.pool.Put(a)
 	}()
 	for i, si := range p.inputs {
@@ -301,13 +302,14 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Ten
 	for _, si := range p.rebind {
 		p.bindAlias(a, si)
 	}
-	e := env{ctx: ctx, scratch: a.scratch, threads: p.threads}
+	e := &a.env
+	*e = env{ctx: ctx, scratch: a.scratch, threads: p.threads}
 	for i := range p.steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		st := &p.steps[i]
-		if err := st.run(&e, a.ins[i], a.outs[i]); err != nil {
+		if err := st.run(e, a.ins[i], a.outs[i]); err != nil {
 			return nil, fmt.Errorf("runtime: %s: %w", st.node.node, err)
 		}
 	}

@@ -162,23 +162,41 @@ func (s *strided) outer() int {
 // loops stay on one goroutine.
 const parallelMin = 1 << 16
 
-// parallel splits [0, n) into up to e.threads chunks and runs f on each,
-// when work (total elements touched) is large enough to pay for it.
-func (e *env) parallel(n, work int, f func(lo, hi int)) {
-	t := min(e.threads, n, max(1, work/parallelMin))
+// chunks is the number of goroutines forRange uses for n items and the
+// given amount of work.
+func (e *env) chunks(n, work int) int {
+	return max(1, min(e.threads, n, work/parallelMin))
+}
+
+// forRange runs f(j, t, lo, hi) over [0, n) in e.chunks(n, work) chunks,
+// chunk t on its own goroutine (chunk 0 on the caller's). f must capture
+// nothing, carrying its state in the job value j instead: then the
+// one-chunk path allocates nothing (a capturing closure would be moved to
+// the heap on every call, since the goroutines may hold it).
+func forRange[J any](e *env, n, work int, j J, f func(j J, t, lo, hi int)) {
+	t := e.chunks(n, work)
 	if t <= 1 {
-		f(0, n)
+		f(j, 0, 0, n)
+		return
+	}
+	parallelChunks(t, n, j, f)
+}
+
+// parallelChunks runs f over [0, n) in exactly t chunks.
+func parallelChunks[J any](t, n int, j J, f func(j J, t, lo, hi int)) {
+	if t <= 1 {
+		f(j, 0, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	wg.Add(t - 1)
 	for i := 1; i < t; i++ {
-		go func(lo, hi int) {
-			f(lo, hi)
+		go func() {
+			f(j, i, n*i/t, n*(i+1)/t)
 			wg.Done()
-		}(n*i/t, n*(i+1)/t)
+		}()
 	}
-	f(0, n/t)
+	f(j, 0, 0, n/t)
 	wg.Wait()
 }
 
@@ -223,23 +241,3 @@ func floats32(t *tensor.Tensor) ([]float32, error) {
 
 // cloneInts copies s.
 func cloneInts(s []int) []int { return append([]int{}, s...) }
-
-// parallelID is parallel with the chunk number t (0 ≤ t < e.threads)
-// passed along, so that each chunk can use its own share of scratch.
-func (e *env) parallelID(n, work int, f func(t, lo, hi int)) {
-	t := min(e.threads, n, max(1, work/parallelMin))
-	if t <= 1 {
-		f(0, 0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(t - 1)
-	for i := 1; i < t; i++ {
-		go func(i int) {
-			f(i, n*i/t, n*(i+1)/t)
-			wg.Done()
-		}(i)
-	}
-	f(0, 0, n/t)
-	wg.Wait()
-}

@@ -1,0 +1,114 @@
+package runtime
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/onnx"
+	"github.com/podaml/poda/tensor"
+)
+
+const modelsDir = "../testdata/models"
+
+// fixtureTol is the agreement required with torch's outputs: every element
+// within |got - want| <= fixtureTol·max|want| (a tolerance relative to
+// the output's scale, so that near-zero logits do not need a relative
+// match).
+const fixtureTol = 1e-4
+
+// TestFixtures runs every testdata/models/<name>.onnx that has
+// <name>.input.npy and <name>.output.npy and compares with the reference.
+func TestFixtures(t *testing.T) {
+	models, _ := filepath.Glob(filepath.Join(modelsDir, "*.onnx"))
+	if len(models) == 0 {
+		t.Skip("no fixture models in", modelsDir)
+	}
+	for _, path := range models {
+		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
+		in := filepath.Join(modelsDir, name+".input.npy")
+		want := filepath.Join(modelsDir, name+".output.npy")
+		if _, err := os.Stat(in); err != nil {
+			continue
+		}
+		if _, err := os.Stat(want); err != nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			s, m := loadSession(t, path)
+			x, err := npy.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := npy.ReadFile(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := s.InputNames()
+			if len(names) != 1 {
+				t.Skipf("%d inputs; fixtures have one", len(names))
+			}
+			if v := m.Graph.Value(names[0]); v != nil && v.DType != x.DType {
+				if x, err = convertTo(x, v.DType); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := s.Run(context.Background(), map[string]*tensor.Tensor{names[0]: x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out[s.OutputNames()[0]]
+			if !sameInts(got.Shape, w.Shape) {
+				t.Fatalf("shape %v, want %v", got.Shape, w.Shape)
+			}
+			gf, err := floats32(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wf, err := floats32(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var scale, worst float64
+			for _, v := range wf {
+				scale = math.Max(scale, math.Abs(float64(v)))
+			}
+			for i := range wf {
+				worst = math.Max(worst, math.Abs(float64(gf[i])-float64(wf[i])))
+			}
+			rel := worst / math.Max(scale, 1e-30)
+			t.Logf("%s: input %v, output %v, max|diff| %.3g, max|want| %.3g, relative %.3g", name, x.Shape, got.Shape, worst, scale, rel)
+			if !(rel <= fixtureTol) {
+				t.Errorf("max|diff|/max|want| = %.3g > %g", rel, fixtureTol)
+			}
+		})
+	}
+}
+
+func loadSession(tb testing.TB, path string) (*Session, *graph.Model) {
+	tb.Helper()
+	m, err := graph.Load(path, onnx.Limits{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(m, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, m
+}
+
+func convertTo(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
+	switch dt {
+	case tensor.Float:
+		return npy.AsFloat32(t)
+	case tensor.Int64:
+		return npy.AsInt64(t)
+	}
+	return t, nil
+}

@@ -1,0 +1,200 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/onnx/pb"
+	"github.com/podaml/poda/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// tinyModel is X[?,4] → Gemm(W[4,3], b) → Relu → Reshape([-1]) → Y, with
+// the reshape target as an initializer.
+func tinyModel() *graph.Model {
+	g := &graph.Graph{
+		Name: "tiny",
+		Inputs: []*graph.Value{{Name: "X", DType: tensor.Float,
+			Shape: graph.Shape{graph.Sym("N"), graph.Size(4)}}},
+		Outputs: []*graph.Value{{Name: "Y", DType: tensor.Float}},
+		Nodes: []*graph.Node{
+			{Name: "fc", OpType: "Gemm", Inputs: []string{"X", "W", "b"}, Outputs: []string{"h"}},
+			{Name: "act", OpType: "Relu", Inputs: []string{"h"}, Outputs: []string{"r"}},
+			{Name: "flat", OpType: "Reshape", Inputs: []string{"r", "shape"}, Outputs: []string{"f"}},
+			{Name: "neg", OpType: "Neg", Inputs: []string{"f"}, Outputs: []string{"Y"}},
+		},
+	}
+	w := tensor.FromFloat32([]float32{1, 0, -1, 0, 1, 0, 1, 1, 1, -1, 0, 2}, 4, 3)
+	g.AddInitializer("W", w)
+	g.AddInitializer("b", tensor.FromFloat32([]float32{0.5, -0.5, 0}, 3))
+	g.AddInitializer("shape", tensor.FromInt64([]int64{-1}, 1))
+	return &graph.Model{Graph: g, Opsets: []graph.Opset{{Domain: "", Version: 13}}}
+}
+
+func tinyRef(x []float32, n int) []float32 {
+	w := []float32{1, 0, -1, 0, 1, 0, 1, 1, 1, -1, 0, 2}
+	b := []float32{0.5, -0.5, 0}
+	out := make([]float32, n*3)
+	for i := 0; i < n; i++ {
+		for j := 0; j < 3; j++ {
+			s := b[j]
+			for k := 0; k < 4; k++ {
+				s += x[i*4+k] * w[k*3+j]
+			}
+			out[i*3+j] = -max(s, 0)
+		}
+	}
+	return out
+}
+
+func TestSessionBasics(t *testing.T) {
+	s, err := New(tinyModel(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.InputNames(); len(got) != 1 || got[0] != "X" {
+		t.Fatalf("InputNames = %v", got)
+	}
+	for _, n := range []int{1, 3, 1} {
+		x := make([]float32, n*4)
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"X": tensor.FromFloat32(x, n, 4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := out["Y"]
+		want := tinyRef(x, n)
+		if !sameInts(y.Shape, []int{n * 3}) {
+			t.Fatalf("shape %v", y.Shape)
+		}
+		for i := range want {
+			if y.F32[i] != want[i] {
+				t.Fatalf("n=%d: Y = %v, want %v", n, y.F32, want)
+			}
+		}
+	}
+	if len(s.plans) != 2 {
+		t.Errorf("%d plans cached, want 2", len(s.plans))
+	}
+	if _, err := s.Run(context.Background(), map[string]*tensor.Tensor{"X": tensor.New(2, 5)}); err == nil {
+		t.Error("wrong shape accepted")
+	}
+	if _, err := s.Run(context.Background(), map[string]*tensor.Tensor{}); err == nil {
+		t.Error("missing input accepted")
+	}
+}
+
+func TestUnsupportedOpNamed(t *testing.T) {
+	m := tinyModel()
+	m.Graph.Nodes[1].OpType = "FancyOp"
+	_, err := New(m, Options{})
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), `"act"`) || !strings.Contains(err.Error(), "FancyOp") {
+		t.Fatalf("err = %v, want an UnsupportedError naming node act and FancyOp", err)
+	}
+}
+
+func TestSupportedOpsFromRegistry(t *testing.T) {
+	ops := SupportedOps()
+	for _, want := range []string{"Conv", "Gemm", "MatMul", "Resize", "Softmax", "Gelu", "LayerNormalization"} {
+		found := false
+		for _, o := range ops {
+			found = found || o == want
+		}
+		if !found {
+			t.Errorf("SupportedOps lacks %s", want)
+		}
+	}
+	for i := 1; i < len(ops); i++ {
+		if ops[i-1] >= ops[i] {
+			t.Fatalf("SupportedOps not sorted and unique at %q", ops[i])
+		}
+	}
+}
+
+// TestConcurrentRuns runs one session from many goroutines with different
+// batch sizes; -race checks that arenas are not shared.
+func TestConcurrentRuns(t *testing.T) {
+	s, err := New(tinyModel(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			n := 1 + g%3
+			for it := 0; it < 50; it++ {
+				x := make([]float32, n*4)
+				for i := range x {
+					x[i] = float32((i+g+it)%5) - 2
+				}
+				out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"X": tensor.FromFloat32(x, n, 4)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				want := tinyRef(x, n)
+				for i := range want {
+					if out["Y"].F32[i] != want[i] {
+						errs <- errors.New("wrong result under concurrency")
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestSteadyStateAllocs checks that a Run on a cached plan allocates only
+// its outputs: the result map (header and bucket), the slice of output
+// pointers, and per output its header, shape and data.
+func TestSteadyStateAllocs(t *testing.T) {
+	s, err := New(tinyModel(), Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{"X": tensor.New(4, 4)}
+	ctx := context.Background()
+	if _, err := s.Run(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := s.Run(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	const outputs = 1
+	if limit := float64(3 + 3*outputs); allocs > limit {
+		t.Errorf("%.1f allocations per Run, want at most %.0f (outputs only)", allocs, limit)
+	}
+	t.Logf("%.1f allocations per Run", allocs)
+}
+
+func TestContextCancel(t *testing.T) {
+	s, err := New(tinyModel(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Run(ctx, map[string]*tensor.Tensor{"X": tensor.New(1, 4)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+var _ = proto.String
+var _ = pb.AttributeProto_INT
