@@ -12,7 +12,7 @@ func init() {
 	for _, name := range []string{"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Exp", "Neg", "Sqrt", "Identity", "Clip"} {
 		register(name, newUnary)
 	}
-	for _, name := range []string{"Add", "Sub", "Mul", "Div"} {
+	for _, name := range []string{"Add", "Sub", "Mul", "Div", "Pow"} {
 		register(name, newBinary)
 	}
 }
@@ -240,6 +240,8 @@ func (o *binaryOp) forward(_ *Program, in, out []*value, _ bool) {
 					if z != 0 {
 						y[yo+j] = x / z
 					}
+				case "Pow":
+					y[yo+j] = int64(math.Pow(float64(x), float64(z)))
 				}
 			}
 		})
@@ -277,6 +279,10 @@ func (o *binaryOp) forward(_ *Program, in, out []*value, _ bool) {
 		case "Div":
 			for j := range yr {
 				yr[j] = a[ao+j*ia] / b[bo+j*ib]
+			}
+		case "Pow":
+			for j := range yr {
+				yr[j] = pow32(a[ao+j*ia], b[bo+j*ib])
 			}
 		}
 	})
@@ -333,7 +339,27 @@ func (o *binaryOp) backward(_ *Program, in, out []*value) {
 				if db != nil {
 					db[jb] -= d * a.data[ja] / (bv * bv)
 				}
+			case "Pow":
+				av, bv := float64(a.data[ja]), float64(b.data[jb])
+				if da != nil && (av != 0 || bv >= 1) {
+					da[ja] += d * float32(bv*math.Pow(av, bv-1))
+				}
+				if db != nil && av > 0 {
+					db[jb] += d * float32(math.Pow(av, bv)*math.Log(av))
+				}
 			}
 		}
 	})
+}
+
+func pow32(a, b float32) float32 {
+	switch b {
+	case 2:
+		return a * a
+	case 1:
+		return a
+	case 0.5:
+		return float32(math.Sqrt(float64(a)))
+	}
+	return float32(math.Pow(float64(a), float64(b)))
 }

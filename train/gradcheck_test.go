@@ -348,3 +348,28 @@ func TestGradShapeOps(t *testing.T) {
 		})
 	}
 }
+
+func TestGradPadPow(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, mode := range []string{"constant", "edge", "reflect"} {
+		t.Run(mode, func(t *testing.T) {
+			m := model([]*graph.Node{node("Pad", []string{"x", "p", "v"}, []string{"y"}, "mode", mode)},
+				map[string]*tensor.Tensor{"p": ints(0, 1, 2, 0, 2, 1), "v": tensor.FromFloat32([]float32{0.5})}, "y")
+			m.Graph.Nodes[0].Inputs = []string{"x", "p"}
+			if mode == "constant" {
+				m.Graph.Nodes[0].Inputs = []string{"x", "p", "v"}
+			}
+			gradCheck(t, m, []int{2, 3, 4}, Options{Freeze: []string{"v"}})
+		})
+	}
+	t.Run("pow", func(t *testing.T) {
+		e := tensor.FromFloat32([]float32{2, 3, 1.5, 0.5}, 4)
+		m := model([]*graph.Node{
+			node("Mul", []string{"x", "x"}, []string{"x2"}),
+			node("Add", []string{"x2", "one"}, []string{"pos"}),
+			node("Pow", []string{"pos", "e"}, []string{"y"}),
+		}, map[string]*tensor.Tensor{"e": e, "one": tensor.FromFloat32([]float32{0.5})}, "y")
+		gradCheck(t, m, []int{3, 4}, Options{Freeze: []string{"one"}})
+		_ = r
+	})
+}

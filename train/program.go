@@ -198,6 +198,9 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 		f := registry[n.OpType]
 		if f == nil || (n.Domain != "" && n.Domain != "ai.onnx") {
 			missing = append(missing, n.OpType)
+			for _, o := range n.Outputs {
+				p.values[o] = &value{name: o, dtype: tensor.Float}
+			}
 			continue
 		}
 		o, err := f(n, opset)
