@@ -175,7 +175,7 @@ func runConformance(dir string) (reason string, err error) {
 		if err != nil {
 			var ue *UnsupportedError
 			if errors.As(err, &ue) {
-				return "dtype:" + ue.OpType + ":" + ue.Reason, nil
+				return "unsupported:" + ue.OpType + ":" + ue.Reason, nil
 			}
 			return "", fmt.Errorf("%s: %w", filepath.Base(set), err)
 		}

@@ -13,7 +13,7 @@ import (
 // Cubic interpolation and antialiasing are not implemented.
 
 type resizeOp struct {
-	upsample    bool   // Upsample: scales (attribute before opset 9), asymmetric
+	upsample    bool // Upsample: scales (attribute before opset 9), asymmetric
 	scalesAttr  []float32
 	opset10     bool   // Resize-10: X and scales only, asymmetric
 	mode        string // nearest, linear (cubic unsupported)
@@ -68,7 +68,7 @@ func (o *resizeOp) prepare(c *pctx) (runFunc, error) {
 	if o.mode != "nearest" && o.mode != "linear" {
 		return nil, o.unsupported(c, o.mode+" mode")
 	}
-	if o.antialias || o.axes != nil || o.aspect != "stretch" {
+	if o.antialias || o.axes != nil || (o.aspect != "stretch" && o.aspect != "") {
 		return nil, o.unsupported(c, "antialias, axes or keep_aspect_ratio_policy")
 	}
 	r := len(x.shape)
