@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/runtime/kernels"
@@ -10,7 +11,8 @@ import (
 func init() { register("Conv", newConv) }
 
 // convOp is a 1-D or 2-D convolution with pads, strides, dilations and
-// groups, computed per sample and group through im2col (P = outH·outW):
+// groups, computed per sample and group through im2col (P = outH·outW),
+// the batch split into chunks that run in parallel:
 //
 //	col_s [C·kh·kw, P], Y_s,g [Cout_g, P] = W_g × col_s,g
 //	dW_g += dY_s,g × col_s,gᵀ,  dX_s = Col2im(W_gᵀ × dY_s,g)
@@ -21,8 +23,14 @@ type convOp struct {
 
 	n, c, h, w, cout, kh, kw, oh, ow int
 	pt, pl, pb, pr, sh, sw, dh, dw   int
-	col                              []float32 // [N][C·kh·kw][P], kept for backward
-	tmp                              []float32 // one sample's column gradient
+	col                              []float32         // [N][C·kh·kw][P], kept for backward
+	tmp, gw, gb                      [chunks][]float32 // per chunk: column gradient, partial dW and dB
+	wt                               []float32         // Wᵀ per group
+
+	// the call in progress, for runChunk
+	fwd     bool
+	in, out []*value
+	wg      sync.WaitGroup
 }
 
 func newConv(n *graph.Node, _ int64) (op, error) {
@@ -148,7 +156,12 @@ func (o *convOp) plan(in, out []*value) error {
 	P := o.oh * o.ow
 	K := o.c * o.kh * o.kw
 	o.col = grow(o.col, K*o.n*P)
-	o.tmp = grow(o.tmp, K*P)
+	o.wt = grow(o.wt, w.numel())
+	for c := range chunks {
+		o.tmp[c] = grow(o.tmp[c], K*P)
+		o.gw[c] = grow(o.gw[c], w.numel())
+		o.gb[c] = grow(o.gb[c], o.cout)
+	}
 	if len(x.shape) == 4 {
 		setShape(out[0], o.n, o.cout, o.oh, o.ow)
 	} else {
@@ -158,6 +171,53 @@ func (o *convOp) plan(in, out []*value) error {
 }
 
 func (o *convOp) forward(_ *Program, in, out []*value, _ bool) {
+	o.fwd, o.in, o.out = true, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+}
+
+func (o *convOp) backward(_ *Program, in, out []*value) {
+	if in[0].grad != nil {
+		// Wᵀ per group, so the column gradient is a non-transposed product.
+		K := o.c * o.kh * o.kw
+		cog, Kg := o.cout/o.group, K/o.group
+		w := in[1].data
+		for g := 0; g < o.group; g++ {
+			wg, wt := w[g*cog*Kg:(g+1)*cog*Kg], o.wt[g*Kg*cog:(g+1)*Kg*cog]
+			for i := 0; i < cog; i++ {
+				for k := 0; k < Kg; k++ {
+					wt[k*cog+i] = wg[i*Kg+k]
+				}
+			}
+		}
+	}
+	o.fwd, o.in, o.out = false, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+	// Reduce the chunks' weight and bias gradients in chunk order.
+	if dw := in[1].grad; dw != nil {
+		for c := 0; c < chunks; c++ {
+			kernels.AddTo(dw, o.gw[c])
+		}
+	}
+	if len(in) > 2 && in[2] != nil && in[2].grad != nil {
+		for c := 0; c < chunks; c++ {
+			kernels.AddTo(in[2].grad, o.gb[c])
+		}
+	}
+}
+
+func (o *convOp) runChunk(c int) {
+	s0, s1 := chunkRange(c, o.n)
+	if o.fwd {
+		o.forwardSamples(s0, s1)
+	} else {
+		o.backwardSamples(c, s0, s1)
+	}
+}
+
+func (o *convOp) forwardSamples(s0, s1 int) {
+	in, out := o.in, o.out
 	x, w, y := in[0].data, in[1].data, out[0].data
 	P, K := o.oh*o.ow, o.c*o.kh*o.kw
 	chw := o.c * o.h * o.w
@@ -166,7 +226,7 @@ func (o *convOp) forward(_ *Program, in, out []*value, _ bool) {
 	if len(in) > 2 && in[2] != nil {
 		b = in[2].data
 	}
-	for s := 0; s < o.n; s++ {
+	for s := s0; s < s1; s++ {
 		col := o.col[s*K*P : (s+1)*K*P]
 		kernels.Im2col(col, x[s*chw:(s+1)*chw], o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
 		ys := y[s*o.cout*P : (s+1)*o.cout*P]
@@ -179,34 +239,36 @@ func (o *convOp) forward(_ *Program, in, out []*value, _ bool) {
 	}
 }
 
-func (o *convOp) backward(_ *Program, in, out []*value) {
+func (o *convOp) backwardSamples(c, s0, s1 int) {
+	in, out := o.in, o.out
 	dy := out[0].grad
 	P, K := o.oh*o.ow, o.c*o.kh*o.kw
 	cog, Kg := o.cout/o.group, K/o.group
 	chw := o.c * o.h * o.w
-	w, dw, dx := in[1].data, in[1].grad, in[0].grad
-	var db []float32
-	if len(in) > 2 && in[2] != nil {
-		db = in[2].grad
-	}
-	for s := 0; s < o.n; s++ {
+	dx := in[0].grad
+	dw, db, tmp := o.gw[c], o.gb[c], o.tmp[c]
+	clear(dw)
+	clear(db)
+	wantW := in[1].grad != nil
+	wantB := len(in) > 2 && in[2] != nil && in[2].grad != nil
+	for s := s0; s < s1; s++ {
 		dys := dy[s*o.cout*P : (s+1)*o.cout*P]
 		col := o.col[s*K*P : (s+1)*K*P]
-		if db != nil {
+		if wantB {
 			for co := 0; co < o.cout; co++ {
 				db[co] += kernels.Sum(dys[co*P : (co+1)*P])
 			}
 		}
-		if dw != nil {
+		if wantW {
 			for g := 0; g < o.group; g++ {
 				kernels.Sgemm(false, true, cog, Kg, P, 1, dys[g*cog*P:], P, col[g*Kg*P:], P, 1, dw[g*cog*Kg:], Kg)
 			}
 		}
 		if dx != nil {
 			for g := 0; g < o.group; g++ {
-				kernels.Sgemm(true, false, Kg, P, cog, 1, w[g*cog*Kg:], Kg, dys[g*cog*P:], P, 0, o.tmp[g*Kg*P:], P)
+				kernels.Sgemm(false, false, Kg, P, cog, 1, o.wt[g*Kg*cog:], cog, dys[g*cog*P:], P, 0, tmp[g*Kg*P:], P)
 			}
-			kernels.Col2im(dx[s*chw:(s+1)*chw], o.tmp, o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
+			kernels.Col2im(dx[s*chw:(s+1)*chw], tmp, o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
 		}
 	}
 }
