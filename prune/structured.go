@@ -80,25 +80,42 @@ func (r *StructuredReport) Declined() []GroupReport {
 // criterion cannot score are left whole and reported with the reason.
 func Structured(ctx context.Context, m *graph.Model, opt StructuredOptions) (*StructuredReport, error) {
 	before := floatParams(m)
-	d, plan, rep, err := PlanStructured(ctx, m, opt)
+	d, plan, rep, err := planStructured(ctx, m, opt)
 	if err != nil {
 		return nil, err
 	}
+	defer depgraph.ReshareIdentities(m, d.folded)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := d.Apply(plan); err != nil {
 		return nil, fmt.Errorf("structured pruning: %w", err)
 	}
+	depgraph.ReshareIdentities(m, d.folded)
 	rep.ParamsBefore, rep.ParamsAfter = before, floatParams(m)
 	return rep, nil
 }
 
+type structuredPlan struct {
+	*depgraph.Graph
+	folded map[string]string
+}
+
 // PlanStructured builds m's dependency graph and chooses the channels
-// Structured would remove, without editing m. Apply the plan with
+// Structured would remove. It edits m only to fold Identity copies of
+// initializers into initializers of their own (depgraph.FoldIdentities),
+// which preserves the function. Apply the plan with
 // d.Apply(plan) (what Structured does) or d.Zero(plan) (same function,
 // original shapes). rep's parameter counts are left zero.
 func PlanStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) (*depgraph.Graph, depgraph.Plan, *StructuredReport, error) {
+	d, plan, rep, err := planStructured(ctx, m, opt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d.Graph, plan, rep, nil
+}
+
+func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) (*structuredPlan, depgraph.Plan, *StructuredReport, error) {
 	if opt.Ratio < 0 || opt.Ratio >= 1 || math.IsNaN(opt.Ratio) {
 		return nil, nil, nil, fmt.Errorf("structured pruning: ratio %v not in [0, 1)", opt.Ratio)
 	}
@@ -117,10 +134,13 @@ func PlanStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 	if r, ok := crit.(GroupRandom); ok && r.Seed == 0 {
 		crit = GroupRandom{Seed: opt.Seed}
 	}
-	d, err := depgraph.Build(m)
+	folded := depgraph.FoldIdentities(m)
+	dg, err := depgraph.Build(m)
 	if err != nil {
+		depgraph.ReshareIdentities(m, folded)
 		return nil, nil, nil, fmt.Errorf("structured pruning: %w", err)
 	}
+	d := &structuredPlan{dg, folded}
 	rep := &StructuredReport{}
 	type cand struct {
 		g      *depgraph.Group
@@ -143,6 +163,7 @@ func PlanStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 		}
 		if gr.Declined == "" {
 			if err := ctx.Err(); err != nil {
+				depgraph.ReshareIdentities(m, folded)
 				return nil, nil, nil, err
 			}
 			scores, err := crit.Score(g, m)

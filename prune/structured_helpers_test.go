@@ -18,13 +18,12 @@ import (
 )
 
 // structuredFixture loads testdata/models/<name>.onnx and its reference
-// input (also looked up in $PODA_FIXTURES), or skips.
+// input (also looked up in the directories of $PODA_FIXTURES, a path
+// list), or skips.
 func structuredFixture(t *testing.T, name string) (*graph.Model, *tensor.Tensor) {
 	t.Helper()
 	dirs := []string{filepath.Join("..", "testdata", "models")}
-	if d := os.Getenv("PODA_FIXTURES"); d != "" {
-		dirs = append(dirs, d)
-	}
+	dirs = append(dirs, filepath.SplitList(os.Getenv("PODA_FIXTURES"))...)
 	for _, d := range dirs {
 		p := filepath.Join(d, name+".onnx")
 		if _, err := os.Stat(p); err != nil {
