@@ -62,12 +62,15 @@
 // batch-1 MLP layer) skips packing altogether and streams B with Axpy or
 // Dot, since there every B element is used once.
 //
-// Products with m·n·k ≥ 2·parallelWork (2^20) are split into contiguous
-// ranges of whole 6-row or 16-column slivers, whichever divides more
-// evenly, over up to runtime.GOMAXPROCS goroutines, each with its own
-// packing buffers; the caller runs one share and long-lived workers the
-// rest. Contexts and buffers are recycled through a sync.Pool, so a
-// steady-state call does not allocate (TestSgemmAllocs).
+// Products with m·n·k ≥ 2·parallelWork (2^20) run on up to
+// runtime.GOMAXPROCS goroutines (the caller plus long-lived workers, one
+// per 2^19 of m·n·k). C is cut into 2 chunks per goroutine, contiguous
+// ranges of whole 6-row or 16-column slivers (whichever divides more
+// evenly), which the goroutines take from an atomic counter, so a
+// goroutine that starts late or shares its core with another process does
+// less. Each goroutine has its own packing buffers; a chunk repacks the
+// operand that is not split. Contexts and buffers are recycled through a
+// sync.Pool, so a steady-state call does not allocate (TestSgemmAllocs).
 //
 // # Dispatch
 //
