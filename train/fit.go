@@ -108,6 +108,9 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkInput(append([]int{cfg.BatchSize}, ds.Shape()...)); err != nil {
+		return nil, fmt.Errorf("%w (data set examples have shape %v)", err, ds.Shape())
+	}
 	for name, mask := range cfg.Masks {
 		if err := p.SetMask(name, mask); err != nil {
 			return nil, err

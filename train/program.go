@@ -103,17 +103,18 @@ type step struct {
 // semantics, its backward pass, and its parameters. A Program is not safe
 // for concurrent use.
 type Program struct {
-	model   *graph.Model
-	values  map[string]*value
-	steps   []*step
-	params  []*Param
-	stats   []*graph.Tensor // BatchNormalization running statistics
-	input   *value
-	output  *value
-	planned []int
-	rng     rng
-	opt     Options
-	all     []*value // values with grad buffers, zeroed before backward
+	model      *graph.Model
+	values     map[string]*value
+	steps      []*step
+	params     []*Param
+	stats      []*graph.Tensor // BatchNormalization running statistics
+	input      *value
+	inputShape graph.Shape // as declared (may be symbolic or unknown)
+	output     *value
+	planned    []int
+	rng        rng
+	opt        Options
+	all        []*value // values with grad buffers, zeroed before backward
 }
 
 // Compile builds the training program of m. The program keeps references
@@ -124,6 +125,9 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 	p := &Program{model: m, values: map[string]*value{}, opt: opt, rng: rng{seed: opt.Seed}}
 	frozen := map[string]bool{}
 	for _, f := range opt.Freeze {
+		if g.Initializer(f) == nil {
+			return nil, fmt.Errorf("train: freezing %q, which is not an initializer", f)
+		}
 		frozen[f] = true
 	}
 	// Initializers that are running statistics, or bounds and ratios,
@@ -188,6 +192,7 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 			return nil, fmt.Errorf("train: input %q is %v, want float32: %w", in.Name, dt, ErrUnsupported)
 		}
 		p.input = &value{name: in.Name, dtype: dt, needGrad: opt.InputGrad}
+		p.inputShape = in.Shape
 		p.values[in.Name] = p.input
 	}
 	if p.input == nil {
@@ -424,6 +429,9 @@ func (p *Program) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) 
 	if x.DType != tensor.Float {
 		return nil, fmt.Errorf("train: input is %v, want float32", x.DType)
 	}
+	if err := p.checkInput(x.Shape); err != nil {
+		return nil, err
+	}
 	if err := p.plan(x.Shape); err != nil {
 		return nil, err
 	}
@@ -508,4 +516,25 @@ func (p *Program) GradNorm() float64 {
 		}
 	}
 	return math.Sqrt(s)
+}
+
+// checkInput compares a batch shape with the declared input shape (known
+// dimensions only).
+func (p *Program) checkInput(shape []int) error {
+	if tensor.Prod(shape) == 0 && len(shape) > 0 && shape[0] == 0 {
+		return fmt.Errorf("train: empty batch")
+	}
+	s := p.inputShape
+	if s == nil {
+		return nil
+	}
+	if len(s) != len(shape) {
+		return fmt.Errorf("train: input %q has rank %d (%v), the batch has shape %v", p.input.name, len(s), s, shape)
+	}
+	for i, d := range s {
+		if d.Known() && int(d.Value) != shape[i] {
+			return fmt.Errorf("train: input %q has shape %v, the batch has shape %v", p.input.name, s, shape)
+		}
+	}
+	return nil
 }
