@@ -83,6 +83,10 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		gemvRow(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c[:n], ep)
 		return
 	}
+	if n == 1 {
+		gemvCol(transA, transB, m, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
+		return
+	}
 
 	g := ctxPool.Get().(*gemmCtx)
 	*g = gemmCtx{
@@ -168,6 +172,52 @@ func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int,
 	if g != nil {
 		ctxPool.Put(g)
 	}
+}
+
+// gemvCol is the n == 1 case (a 1×1 convolution output, a single-output
+// layer): one column of C, computed with Dot over A's rows or Axpy over
+// its columns (transA) instead of packing.
+func gemvCol(transA, transB bool, m, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
+	g := ctxPool.Get().(*gemmCtx)
+	if len(g.work) == 0 {
+		g.work = make([]workerBuf, 1)
+	}
+	w := &g.work[0]
+	bcol := b[:k]
+	if !transB && ldb != 1 {
+		// op(B) is column 0 of the k×1 matrix B: gather it.
+		w.bpack = growAligned(w.bpack, k)
+		bcol = w.bpack[:k]
+		for p := range bcol {
+			bcol[p] = b[p*ldb]
+		}
+	}
+	set := func(i int, s float32) {
+		s *= alpha
+		if beta != 0 {
+			s += beta * c[i*ldc]
+		}
+		c[i*ldc] = s
+	}
+	if transA {
+		w.apack = growAligned(w.apack, m)
+		t := w.apack[:m]
+		clear(t)
+		for p, v := range bcol {
+			axpy(v, a[p*lda:p*lda+m], t)
+		}
+		for i, s := range t {
+			set(i, s)
+		}
+	} else {
+		for i := 0; i < m; i++ {
+			set(i, dot(a[i*lda:i*lda+k], bcol))
+		}
+	}
+	if ep != nil {
+		ep.apply(c, ldc, 0, 0, m, 1)
+	}
+	ctxPool.Put(g)
 }
 
 // gemmCtx carries one Sgemm call through its goroutines; it and its
