@@ -77,8 +77,14 @@ func Benchmark(ctx context.Context, s *Session, inputs map[string]*tensor.Tensor
 		return r, err
 	}
 	r.ArenaBytes = int64(p.arenaBytes) + 4*int64(p.scratch)
+	read := map[int]bool{}
+	for _, st := range p.steps {
+		for _, si := range st.in {
+			read[si] = true
+		}
+	}
 	for si := range p.slots {
-		if sl := &p.slots[si]; sl.kind == slotConst && sl.konst != nil {
+		if sl := &p.slots[si]; sl.kind == slotConst && sl.konst != nil && read[si] {
 			r.WeightBytes += sl.konst.Bytes()
 		}
 	}

@@ -91,12 +91,7 @@ func New(m *graph.Model, opt Options) (*Session, error) {
 	for _, v := range g.Outputs {
 		s.outputNames = append(s.outputNames, v.Name)
 	}
-	s.nodes = fuse(s.nodes, s.outputNames, func(name string) *tensor.Tensor {
-		if t := g.Initializer(name); t != nil {
-			return &t.Tensor
-		}
-		return nil
-	})
+	s.fuse(g)
 	for _, en := range s.nodes {
 		for _, in := range en.inputs {
 			s.consumed[in] = true
