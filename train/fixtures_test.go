@@ -1,0 +1,154 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/tensor"
+)
+
+var fixtureNames = []string{"lenet300", "lenet5", "resnet_bn", "resnet_bnfold", "concat_block", "mbv2_block", "transformer", "resnet18", "mobilenet_v2"}
+
+func big(name string) bool { return name == "resnet18" || name == "mobilenet_v2" }
+
+// TestFixturesForward runs every fixture present through the training
+// program in inference mode and compares with torch's reference output.
+func TestFixturesForward(t *testing.T) {
+	for _, name := range fixtureNames {
+		t.Run(name, func(t *testing.T) {
+			if big(name) && testing.Short() {
+				t.Skip("large model; skipped with -short")
+			}
+			m, _ := fixture(t, name)
+			x, want := refIO(t, name)
+			p, err := compileInference(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := p.Forward(x, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.F32) != len(want.F32) {
+				t.Fatalf("output %v, want %v", out.Shape, want.Shape)
+			}
+			for i, w := range want.F32 {
+				if d := math.Abs(float64(out.F32[i] - w)); d > 1e-4+1e-4*math.Abs(float64(w)) {
+					t.Fatalf("output[%d] = %v, torch %v", i, out.F32[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestFixturesGradients checks training-mode gradients of whole fixture
+// models against finite differences on a few entries of a few parameters
+// and of the input.
+func TestFixturesGradients(t *testing.T) {
+	for _, name := range fixtureNames {
+		t.Run(name, func(t *testing.T) {
+			if big(name) && testing.Short() {
+				t.Skip("large model; skipped with -short")
+			}
+			m, _ := fixture(t, name)
+			x, _ := refIO(t, name)
+			p, err := Compile(m, Options{InputGrad: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(21, 22))
+			out, err := p.Forward(x, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			R := make([]float32, len(out.F32))
+			for i := range R {
+				R[i] = float32(r.NormFloat64())
+			}
+			L := func() float64 {
+				out, err := p.Forward(x, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var s float64
+				for i, v := range out.F32 {
+					s += float64(v) * float64(R[i])
+				}
+				return s
+			}
+			L()
+			if err := p.Backward(R); err != nil {
+				t.Fatal(err)
+			}
+			type target struct {
+				name       string
+				data, grad []float32
+			}
+			targets := []target{{"input", x.F32, append([]float32(nil), p.InputGrad()...)}}
+			params := p.Params()
+			for _, k := range r.Perm(len(params))[:min(4, len(params))] {
+				q := params[k]
+				targets = append(targets, target{q.Name, q.Data, append([]float32(nil), q.Grad...)})
+			}
+			// Deep ReLU networks are piecewise linear with many kinks: a small
+			// step keeps the difference on one piece.
+			const eps = 3e-4
+			bad, checked := 0, 0
+			for _, tg := range targets {
+				// the entries with the largest gradients, plus random ones
+				idx := r.Perm(len(tg.data))[:min(6, len(tg.data))]
+				best := 0
+				for i, g := range tg.grad {
+					if math.Abs(float64(g)) > math.Abs(float64(tg.grad[best])) {
+						best = i
+					}
+				}
+				idx = append(idx, best)
+				for _, i := range idx {
+					old := tg.data[i]
+					tg.data[i] = old + eps
+					lp := L()
+					tg.data[i] = old - eps
+					lm := L()
+					tg.data[i] = old
+					fd := (lp - lm) / (2 * eps)
+					g := float64(tg.grad[i])
+					checked++
+					if math.Abs(g-fd) > 3e-2*math.Max(math.Abs(g), math.Abs(fd))+2e-2 {
+						bad++
+						t.Logf("%s[%d]: grad %.6g, finite difference %.6g", tg.name, i, g, fd)
+					}
+				}
+			}
+			// A ReLU or MaxPool kink inside ±eps can spoil an entry; more
+			// than one bad entry is a bug.
+			if bad > 1 {
+				t.Errorf("%d of %d gradient entries disagree with finite differences", bad, checked)
+			}
+		})
+	}
+}
+
+func refIO(t *testing.T, name string) (x, y *tensor.Tensor) {
+	t.Helper()
+	read := func(suffix string) *tensor.Tensor {
+		path := filepath.Join(modelsDir, name+suffix)
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("%s not present", path)
+		}
+		v, err := npy.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := npy.AsFloat32(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	return read(".input.npy"), read(".output.npy")
+}
