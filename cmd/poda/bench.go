@@ -7,8 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	goruntime "runtime"
-	"runtime/debug"
-	"sort"
 	"time"
 
 	"github.com/podaml/poda/graph"
@@ -26,7 +24,7 @@ type benchResult struct {
 	LatencyMsMed   float64 `json:"latency_ms_median"`
 	LatencyMsP90   float64 `json:"latency_ms_p90"`
 	ThroughputPerS float64 `json:"throughput_per_s"`
-	PeakBytes      uint64  `json:"peak_bytes"`
+	PeakBytes      int64   `json:"peak_bytes"`
 	Threads        int     `json:"threads"`
 }
 
@@ -39,10 +37,9 @@ func init() {
 then repeated runs, and reports latency (min, median, p90), throughput
 (samples per second at the median latency) and peak memory.
 
-peak_bytes is the Go heap in use after one run with the garbage collector
-paused, starting from a collected heap: the model's weights, the runtime's
-planned buffers and everything the run allocated. It bounds the run's heap
-peak from above.`,
+peak_bytes is what one run needs at its peak, from the runtime's memory plan:
+the weights, the planned buffers of every intermediate value (reused by
+liveness) and op scratch space, and the inputs and outputs.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 			batch := fs.Int("batch", 1, "batch `N`")
 			runs := fs.Int("runs", 0, "timed `RUNS` (0: as many as fit in about 2 s, at least 10)")
@@ -68,7 +65,7 @@ peak from above.`,
 					return writeJSON(w, r)
 				}
 				fmt.Fprintf(w, "%s batch %d, %d runs on %d threads: latency min %.3f ms, median %.3f ms, p90 %.3f ms; %.1f samples/s; peak %s\n",
-					args[0], r.Batch, r.Runs, r.Threads, r.LatencyMsMin, r.LatencyMsMed, r.LatencyMsP90, r.ThroughputPerS, humanBytes(int64(r.PeakBytes)))
+					args[0], r.Batch, r.Runs, r.Threads, r.LatencyMsMin, r.LatencyMsMed, r.LatencyMsP90, r.ThroughputPerS, humanBytes(r.PeakBytes))
 				return nil
 			}
 		},
@@ -116,44 +113,23 @@ func benchModel(ctx context.Context, m *graph.Model, batch, runs, threads int) (
 	if err != nil {
 		return nil, err
 	}
-	// Peak memory: one run from a collected heap with the collector paused.
-	goruntime.GC()
-	old := debug.SetGCPercent(-1)
-	_, err = s.Run(ctx, feeds)
-	var ms goruntime.MemStats
-	goruntime.ReadMemStats(&ms)
-	debug.SetGCPercent(old)
+	if runs <= 0 {
+		// Size the run to about 2 s from one timed probe, at least 10 runs.
+		probe, err := runtime.Benchmark(ctx, s, feeds, 1, 3)
+		if err != nil {
+			return nil, err
+		}
+		runs = max(10, min(10000, int(2*time.Second/max(probe.Median, time.Microsecond))))
+	}
+	r, err := runtime.Benchmark(ctx, s, feeds, 3, runs)
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < 3; i++ {
-		if _, err := s.Run(ctx, feeds); err != nil {
-			return nil, err
-		}
-	}
-	var lat []time.Duration
-	start := time.Now()
-	for len(lat) < 10 || (runs == 0 && time.Since(start) < 2*time.Second) || len(lat) < runs {
-		if runs > 0 && len(lat) >= runs {
-			break
-		}
-		t0 := time.Now()
-		if _, err := s.Run(ctx, feeds); err != nil {
-			return nil, err
-		}
-		lat = append(lat, time.Since(t0))
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	ms2 := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	med := lat[len(lat)/2]
-	p90 := lat[min(len(lat)-1, (len(lat)*9)/10)]
 	th := threads
 	if th == 0 {
 		th = goruntime.GOMAXPROCS(0)
 	}
-	return &benchResult{Batch: batch, Runs: len(lat), LatencyMsMin: ms2(lat[0]), LatencyMsMed: ms2(med), LatencyMsP90: ms2(p90),
-		ThroughputPerS: float64(batch) / med.Seconds(), PeakBytes: ms.HeapAlloc, Threads: th}, nil
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return &benchResult{Batch: batch, Runs: r.Iters, LatencyMsMin: ms(r.Min), LatencyMsMed: ms(r.Median), LatencyMsP90: ms(r.P90),
+		ThroughputPerS: float64(batch) / r.Median.Seconds(), PeakBytes: r.PeakBytes, Threads: th}, nil
 }
