@@ -52,6 +52,12 @@ func init() {
 	for _, name := range []string{"And", "Or", "Xor"} {
 		register("", name, 7, 99, newBinary(name, binLogic))
 	}
+	register("", "Mod", 10, 99, func(n *graph.Node, opset int64) (op, error) {
+		if n.Int("fmod", 0) != 0 {
+			return &binaryOp{name: "Fmod", kind: binArith}, nil
+		}
+		return &binaryOp{name: "Mod", kind: binArith}, nil
+	})
 	register("", "PRelu", 6, 6, func(n *graph.Node, opset int64) (op, error) {
 		// Opset 6's slope is one value or one per channel (axis 1).
 		return &binaryOp{name: "PRelu", kind: binArith, legacy: true, legacyAxis: 1}, nil
@@ -144,7 +150,7 @@ func (o *binaryOp) prepare(c *pctx) (runFunc, error) {
 			return nil
 		}, nil
 	}
-	if dt == tensor.Float {
+	if dt == tensor.Float && o.name != "Mod" && o.name != "Fmod" {
 		code := o.name
 		return func(e *env, in, out []*tensor.Tensor) error {
 			f32Binary(e, st, code, out[0].F32, in[0].F32, in[1].F32)
@@ -370,8 +376,37 @@ func arithFn[T number](name string) func(a, b T) T {
 			}
 			return a
 		}
+	case "Fmod", "Mod":
+		var z T
+		if !isInt(z) {
+			if name == "Mod" {
+				return nil // floats need fmod=1
+			}
+			return func(a, b T) T { return T(math.Mod(float64(a), float64(b))) }
+		}
+		floor := name == "Mod" // the result takes the divisor's sign
+		return func(a, b T) T {
+			if b == 0 {
+				return 0
+			}
+			x, y := int64(a), int64(b)
+			if isUnsigned(z) {
+				return T(uint64(a) % uint64(b))
+			}
+			r := x % y
+			if floor && r != 0 && (r < 0) != (y < 0) {
+				r += y
+			}
+			return T(r)
+		}
 	}
 	return nil
+}
+
+func isUnsigned[T number](x T) bool {
+	x = 0
+	x--
+	return x > 0
 }
 
 func isInt[T number](x T) bool {
