@@ -1,0 +1,499 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/onnx"
+)
+
+// spRandom returns a rows×cols matrix of normals with a fraction s of its
+// entries (chosen at random) set to zero.
+func spRandom(r *rand.Rand, rows, cols int, s float64) []float32 {
+	w := randSlice(r, rows*cols)
+	for i := range w {
+		if r.Float64() < s {
+			w[i] = 0
+		}
+	}
+	return w
+}
+
+// spMagnitudePrune zeros the fraction s of w with the smallest |w|, as
+// unstructured magnitude pruning does.
+func spMagnitudePrune(w []float32, s float64) []float32 {
+	out := slices.Clone(w)
+	mags := make([]float64, len(w))
+	for i, v := range w {
+		mags[i] = math.Abs(float64(v))
+	}
+	slices.Sort(mags)
+	cut := int(s * float64(len(w)))
+	if cut == 0 {
+		return out
+	}
+	thr := mags[cut-1]
+	zeroed := 0
+	for i, v := range out {
+		if zeroed < cut && math.Abs(float64(v)) <= thr {
+			out[i] = 0
+			zeroed++
+		}
+	}
+	return out
+}
+
+// spNMPrune keeps the n largest |w| of every m consecutive columns of each
+// row (the last group may be shorter).
+func spNMPrune(w []float32, rows, cols, n, m int) []float32 {
+	out := slices.Clone(w)
+	idx := make([]int, m)
+	for r := 0; r < rows; r++ {
+		for g := 0; g < cols; g += m {
+			grp := out[r*cols+g : r*cols+min(g+m, cols)]
+			idx = idx[:len(grp)]
+			for i := range idx {
+				idx[i] = i
+			}
+			slices.SortFunc(idx, func(a, b int) int {
+				return -cmpAbs(grp[a], grp[b])
+			})
+			for _, i := range idx[min(n, len(idx)):] {
+				grp[i] = 0
+			}
+		}
+	}
+	return out
+}
+
+func cmpAbs(a, b float32) int {
+	x, y := math.Abs(float64(a)), math.Abs(float64(b))
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// spBuild returns every format of the dense w that can hold it: CSR and
+// BSR8 always, NM for each of nms whose pattern w satisfies.
+func spBuild(t *testing.T, w []float32, rows, cols int, nms ...[2]int) []SparseMatrix {
+	t.Helper()
+	out := []SparseMatrix{NewCSR(w, rows, cols), NewBSR8(w, rows, cols)}
+	for _, nm := range nms {
+		s, err := NewNM(w, rows, cols, nm[0], nm[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	for _, s := range out {
+		if err := s.Validate(); err != nil {
+			t.Fatalf("%s: %v", s.Format(), err)
+		}
+	}
+	return out
+}
+
+// spWantEpilogue applies ep to the float64 reference (rows×cols, dense).
+func spWantEpilogue(want, bound []float64, rows, cols int, ep *Epilogue) {
+	if ep == nil {
+		return
+	}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			v := want[i*cols+j]
+			if ep.Bias != nil {
+				bv := ep.Bias[min(j, len(ep.Bias)-1)]
+				if ep.BiasPerRow {
+					bv = ep.Bias[i]
+				}
+				v += float64(bv)
+				bound[i*cols+j] += math.Abs(float64(bv))
+			}
+			if ep.Act == ActRelu && v < 0 {
+				v = 0
+			}
+			want[i*cols+j] = v
+		}
+	}
+}
+
+type spCase struct {
+	rows, cols, width int // width: p for MulDense, m for MulVecBatch
+	beta              float32
+	padIn, padOut     int
+	ep                bool
+	vec               bool // MulVecBatch (else MulDense)
+}
+
+func (tc spCase) String() string {
+	op := "MulDense"
+	if tc.vec {
+		op = "MulVecBatch"
+	}
+	return fmt.Sprintf("%s %d×%d width %d beta %v pads %d,%d ep %v", op, tc.rows, tc.cols, tc.width, tc.beta, tc.padIn, tc.padOut, tc.ep)
+}
+
+// spCheck runs one product of s (the sparse form of the dense w) against
+// naiveGemm, with guards around the output and in its row padding. It
+// returns the output.
+func spCheck(t *testing.T, r *rand.Rand, s SparseMatrix, w []float32, tc spCase) []float32 {
+	t.Helper()
+	rows, cols := tc.rows, tc.cols
+	// Output outR×outC, input inR×inC.
+	outR, outC, inR, inC := rows, tc.width, cols, tc.width
+	if tc.vec {
+		outR, outC, inR, inC = tc.width, rows, tc.width, cols
+	}
+	ldi, ldo := max(inC+tc.padIn, 1), max(outC+tc.padOut, 1)
+	in := randSlice(r, max(0, (inR-1)*ldi+inC))
+	olen := max(0, (outR-1)*ldo+outC)
+	o0 := randSlice(r, olen)
+	if tc.beta == 0 {
+		for i := range o0 {
+			o0[i] = float32(math.NaN()) // must be overwritten, not scaled
+		}
+	}
+	for i := range o0 {
+		if i%ldo >= outC {
+			o0[i] = guardVal
+		}
+	}
+	var ep *Epilogue
+	if tc.ep {
+		ep = &Epilogue{Act: ActRelu}
+		if tc.vec {
+			ep.Bias = randSlice(r, rows)
+		} else {
+			ep.Bias, ep.BiasPerRow = randSlice(r, rows), true
+		}
+	}
+	buf, out := guarded(olen, func(i int) float32 { return o0[i] })
+	var want, bound []float64
+	if tc.vec {
+		want, bound = naiveGemm(false, true, outR, outC, cols, 1, in, ldi, w, max(cols, 1), tc.beta, o0, ldo)
+		s.MulVecBatch(out, ldo, in, ldi, tc.width, tc.beta, ep)
+	} else {
+		want, bound = naiveGemm(false, false, outR, outC, cols, 1, w, max(cols, 1), in, ldi, tc.beta, o0, ldo)
+		s.MulDense(out, ldo, in, ldi, tc.width, tc.beta, ep)
+	}
+	spWantEpilogue(want, bound, outR, outC, ep)
+	checkGuards(t, s.Format()+" "+tc.String(), buf, olen)
+	eps := float64(1.0 / (1 << 23))
+	for i := 0; i < outR; i++ {
+		for j := 0; j < ldo && i*ldo+j < olen; j++ {
+			got := out[i*ldo+j]
+			if j >= outC {
+				if math.Float32bits(got) != math.Float32bits(guardVal) {
+					t.Fatalf("%s %v: padding [%d,%d] overwritten: %v", s.Format(), tc, i, j, got)
+				}
+				continue
+			}
+			wv, tol := want[i*outC+j], 2*float64(cols+4)*eps*bound[i*outC+j]+1e-30
+			if d := math.Abs(float64(got) - wv); !(d <= tol) {
+				t.Fatalf("%s %v: out[%d,%d] = %v, want %v (|diff| %g > tol %g)", s.Format(), tc, i, j, got, wv, d, tol)
+			}
+		}
+	}
+	return out
+}
+
+var spNMs = [][2]int{{2, 4}, {1, 4}, {4, 8}, {3, 8}, {2, 16}, {1, 1}}
+
+func TestSparseRandom(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		betas := []float32{0, 1, 0.5}
+		for _, sp := range []float64{0, 0.5, 0.9, 0.98} {
+			for it := 0; it < 60; it++ {
+				rows, cols := 1+r.IntN(67), 1+r.IntN(67)
+				w := spRandom(r, rows, cols, sp)
+				nm := spNMs[it%len(spNMs)]
+				wnm := spNMPrune(w, rows, cols, nm[0], nm[1])
+				mats := spBuild(t, w, rows, cols)
+				nmMats := spBuild(t, wnm, rows, cols, nm)
+				for _, vec := range []bool{false, true} {
+					width := 1 + r.IntN(67)
+					if vec && it%3 == 0 {
+						width = 1 + r.IntN(3) // the dot-product path
+					}
+					tc := spCase{rows: rows, cols: cols, width: width, beta: betas[r.IntN(3)],
+						padIn: r.IntN(2) * r.IntN(5), padOut: r.IntN(2) * r.IntN(7), ep: it%4 == 1, vec: vec}
+					for _, s := range mats {
+						spCheck(t, r, s, w, tc)
+					}
+					for _, s := range nmMats {
+						spCheck(t, r, s, wnm, tc)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSparseEdges covers every column tail of the AVX2 kernels (widths 1
+// … 130), empty rows and matrices, and fewer than 8 columns (where BSR8
+// blocks are shorter than 8).
+func TestSparseEdges(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(23, 24))
+		for _, sz := range [][2]int{{1, 1}, {3, 5}, {7, 8}, {9, 9}, {5, 17}, {13, 40}, {4, 0}} {
+			rows, cols := sz[0], sz[1]
+			for _, sp := range []float64{0, 0.7, 1} {
+				w := spRandom(r, rows, cols, sp)
+				for i := range w {
+					if r.IntN(3) == 0 && i/max(cols, 1)%2 == 1 {
+						w[i] = 0 // empty rows in between
+					}
+				}
+				wnm := spNMPrune(w, rows, cols, 2, 4)
+				for width := 1; width <= 130; width += 1 + width/16 {
+					for _, vec := range []bool{false, true} {
+						tc := spCase{rows: rows, cols: cols, width: width, beta: float32(width % 2), padOut: 1, vec: vec}
+						for _, s := range spBuild(t, w, rows, cols) {
+							spCheck(t, r, s, w, tc)
+						}
+						for _, s := range spBuild(t, wnm, rows, cols, [2]int{2, 4}) {
+							spCheck(t, r, s, wnm, tc)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSparseThreads(t *testing.T) {
+	saved := sparseParallelWork
+	defer func() { sparseParallelWork = saved }()
+	sparseParallelWork = 1 << 10
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, threads := range []int{0, 1, 2, 3, 5} {
+		impls(t, func(t *testing.T) {
+			for _, sz := range [][3]int{{200, 150, 70}, {8, 700, 90}, {50, 500, 64}, {97, 101, 103}} {
+				rows, cols, width := sz[0], sz[1], sz[2]
+				w := spRandom(r, rows, cols, 0.8)
+				wnm := spNMPrune(w, rows, cols, 2, 4)
+				for _, vec := range []bool{false, true} {
+					tc := spCase{rows: rows, cols: cols, width: width, beta: 0.25, padOut: 1, ep: true, vec: vec}
+					for _, s := range spBuild(t, w, rows, cols) {
+						setThreads(s, threads)
+						spCheck(t, r, s, w, tc)
+					}
+					for _, s := range spBuild(t, wnm, rows, cols, [2]int{2, 4}) {
+						setThreads(s, threads)
+						spCheck(t, r, s, wnm, tc)
+					}
+					tc.width = 1
+					if vec {
+						for _, s := range spBuild(t, w, rows, cols) {
+							setThreads(s, threads)
+							spCheck(t, r, s, w, tc)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func setThreads(s SparseMatrix, n int) {
+	switch s := s.(type) {
+	case *CSR:
+		s.Threads = n
+	case *BSR8:
+		s.Threads = n
+	case *NM:
+		s.Threads = n
+	}
+}
+
+// lenetFC1 returns LeNet-300-100's fc1 weight, [300, 784].
+func lenetFC1(tb testing.TB) []float32 {
+	tb.Helper()
+	m, err := graph.Load("../../testdata/models/lenet300.onnx", onnx.Limits{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := m.Graph.Initializer("fc1.weight")
+	if w == nil || len(w.F32) != 300*784 {
+		tb.Fatalf("fc1.weight: %v", w)
+	}
+	return w.F32
+}
+
+// TestSparseLeNet300 checks every format on LeNet-300's fc1 pruned by
+// magnitude to 95% (and to 2:4), at batch 1 and 64 and as a 64-wide
+// MulDense.
+func TestSparseLeNet300(t *testing.T) {
+	fc1 := lenetFC1(t)
+	const rows, cols = 300, 784
+	w := spMagnitudePrune(fc1, 0.95)
+	w24 := spNMPrune(fc1, rows, cols, 2, 4)
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for _, tc := range []spCase{
+			{rows: rows, cols: cols, width: 1, vec: true, ep: true},
+			{rows: rows, cols: cols, width: 64, vec: true, ep: true},
+			{rows: rows, cols: cols, width: 64, beta: 1},
+		} {
+			for _, s := range spBuild(t, w, rows, cols) {
+				spCheck(t, r, s, w, tc)
+			}
+			for _, s := range spBuild(t, w24, rows, cols, [2]int{2, 4}) {
+				spCheck(t, r, s, w24, tc)
+			}
+		}
+	})
+}
+
+// TestSparseFastMatchesGeneric compares the assembly with the generic
+// loops directly.
+func TestSparseFastMatchesGeneric(t *testing.T) {
+	if !useAVX2FMA {
+		t.Skip("no assembly on this CPU/build")
+	}
+	defer func() { useAVX2FMA = true }()
+	r := rand.New(rand.NewPCG(29, 30))
+	for it := 0; it < 40; it++ {
+		rows, cols, width := 1+r.IntN(90), 1+r.IntN(300), 1+r.IntN(90)
+		w := spNMPrune(spRandom(r, rows, cols, 0.3), rows, cols, 2, 4)
+		in := randSlice(r, max(rows, width)*cols)
+		for _, s := range spBuild(t, w, rows, cols, [2]int{2, 4}) {
+			for _, vec := range []bool{false, true} {
+				n := rows * width
+				out0 := randSlice(r, n)
+				fast, gen := slices.Clone(out0), slices.Clone(out0)
+				for _, f := range []bool{true, false} {
+					useAVX2FMA = f
+					dst := fast
+					if !f {
+						dst = gen
+					}
+					if vec {
+						s.MulVecBatch(dst, rows, in, cols, width, 0.5, nil)
+					} else {
+						s.MulDense(dst, width, in, width, width, 0.5, nil)
+					}
+				}
+				for i := range fast {
+					if d := math.Abs(float64(fast[i] - gen[i])); d > 1e-5*float64(cols) {
+						t.Fatalf("%s vec=%v %d×%d width %d: fast[%d] = %v, generic %v", s.Format(), vec, rows, cols, width, i, fast[i], gen[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSparseAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under -race")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	const rows, cols = 300, 784
+	w := spNMPrune(spRandom(r, rows, cols, 0.9), rows, cols, 2, 4)
+	x, y := randSlice(r, 64*cols), make([]float32, 64*rows)
+	ep := &Epilogue{Bias: randSlice(r, rows), Act: ActRelu}
+	for _, s := range spBuild(t, w, rows, cols, [2]int{2, 4}) {
+		for _, m := range []int{1, 64} {
+			f := func() { s.MulVecBatch(y, rows, x, cols, m, 0, ep) }
+			f() // warm the pools and start the workers
+			if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
+				t.Errorf("%s MulVecBatch m=%d: %v allocations per call, want 0", s.Format(), m, allocs)
+			}
+		}
+		epr := &Epilogue{Bias: randSlice(r, rows), BiasPerRow: true}
+		f := func() { s.MulDense(y, 64, x, 64, 64, 0, epr) }
+		f()
+		if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
+			t.Errorf("%s MulDense: %v allocations per call, want 0", s.Format(), allocs)
+		}
+	}
+}
+
+func TestNewBSR8Layout(t *testing.T) {
+	const a, b, c, d = 1, 2, 3, 4
+	w := []float32{
+		0, a, 0, 0, 0, 0, 0, 0, 0, b, c, 0,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		a, 0, 0, 0, 0, 0, 0, b, c, 0, 0, d,
+	}
+	s := NewBSR8(w, 3, 12)
+	if want := []int32{0, 2, 2, 4}; !slices.Equal(s.RowPtr, want) {
+		t.Errorf("RowPtr = %v, want %v", s.RowPtr, want)
+	}
+	// A block starting at 8 or 9 would cross the end: it moves to 4, with
+	// its already covered columns held as zeros.
+	if want := []int32{1, 4, 0, 4}; !slices.Equal(s.ColIdx, want) {
+		t.Errorf("ColIdx = %v, want %v", s.ColIdx, want)
+	}
+	if want := []float32{
+		a, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, b, c, 0,
+		a, 0, 0, 0, 0, 0, 0, b,
+		0, 0, 0, 0, c, 0, 0, d,
+	}; !slices.Equal(s.Val, want) {
+		t.Errorf("Val = %v, want %v", s.Val, want)
+	}
+	if err := s.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSparseValidate(t *testing.T) {
+	w := []float32{1, 0, 2, 0, 0, 3, 0, 4}
+	csr := NewCSR(w, 2, 4)
+	csr.ColIdx[1] = 4
+	if csr.Validate() == nil {
+		t.Error("CSR with column 4 of 4 validated")
+	}
+	bsr := NewBSR8(w, 1, 8)
+	bsr.ColIdx[0] = 1
+	if bsr.Validate() == nil {
+		t.Error("BSR8 block crossing the end validated")
+	}
+	nm, err := NewNM(w, 2, 4, 2, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm.Off[0] = 4
+	if nm.Validate() == nil {
+		t.Error("NM offset 4 in a group of 4 validated")
+	}
+	if _, err := NewNM(w, 1, 8, 1, 4); err == nil {
+		t.Error("NewNM accepted 2 nonzeros in a group of a 1:4 matrix")
+	}
+	if _, err := NewNM(w, 1, 8, 2, 17); err == nil {
+		t.Error("NewNM accepted M = 17")
+	}
+}
+
+func TestSparsePanics(t *testing.T) {
+	s := NewCSR([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	a := make([]float32, 12)
+	for name, f := range map[string]func(){
+		"short b":    func() { s.MulDense(a, 5, a, 5, 5, 0, nil) },
+		"short c":    func() { s.MulDense(a[:5], 3, a, 3, 3, 0, nil) },
+		"short x":    func() { s.MulVecBatch(a, 2, a, 3, 5, 0, nil) },
+		"bias len":   func() { s.MulVecBatch(a, 2, a, 3, 2, 0, &Epilogue{Bias: a[:3]}) },
+		"negative p": func() { s.MulDense(a, 3, a, 3, -1, 0, nil) },
+		"bad rowptr": func() { (&CSR{Rows: 2, Cols: 3, RowPtr: []int32{0, 1}}).MulDense(a, 3, a, 3, 3, 0, nil) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
