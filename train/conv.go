@@ -23,7 +23,8 @@ type convOp struct {
 
 	n, c, h, w, cout, kh, kw, oh, ow int
 	pt, pl, pb, pr, sh, sw, dh, dw   int
-	col                              []float32         // [N][C·kh·kw][P], kept for backward
+	col                              []float32         // [N][C·kh·kw][P] kept for backward, or [chunks][C·kh·kw][P]
+	keep                             bool              // col holds every sample (the weight needs a gradient)
 	tmp, gw, gb                      [chunks][]float32 // per chunk: column gradient, partial dW and dB
 	wt                               []float32         // Wᵀ per group
 
@@ -155,7 +156,14 @@ func (o *convOp) plan(in, out []*value) error {
 	}
 	P := o.oh * o.ow
 	K := o.c * o.kh * o.kw
-	o.col = grow(o.col, K*o.n*P)
+	// The columns are kept for the weight gradient; without one, each
+	// chunk reuses a single sample's.
+	o.keep = w.needGrad
+	if o.keep {
+		o.col = grow(o.col, K*o.n*P)
+	} else {
+		o.col = grow(o.col, K*P*chunks)
+	}
 	o.wt = grow(o.wt, w.numel())
 	for c := range chunks {
 		o.tmp[c] = grow(o.tmp[c], K*P)
@@ -210,13 +218,22 @@ func (o *convOp) backward(_ *Program, in, out []*value) {
 func (o *convOp) runChunk(c int) {
 	s0, s1 := chunkRange(c, o.n)
 	if o.fwd {
-		o.forwardSamples(s0, s1)
+		o.forwardSamples(c, s0, s1)
 	} else {
 		o.backwardSamples(c, s0, s1)
 	}
 }
 
-func (o *convOp) forwardSamples(s0, s1 int) {
+// colOf returns the columns of sample s of chunk c.
+func (o *convOp) colOf(c, s int) []float32 {
+	KP := o.c * o.kh * o.kw * o.oh * o.ow
+	if !o.keep {
+		return o.col[c*KP : (c+1)*KP]
+	}
+	return o.col[s*KP : (s+1)*KP]
+}
+
+func (o *convOp) forwardSamples(c, s0, s1 int) {
 	in, out := o.in, o.out
 	x, w, y := in[0].data, in[1].data, out[0].data
 	P, K := o.oh*o.ow, o.c*o.kh*o.kw
@@ -227,7 +244,7 @@ func (o *convOp) forwardSamples(s0, s1 int) {
 		b = in[2].data
 	}
 	for s := s0; s < s1; s++ {
-		col := o.col[s*K*P : (s+1)*K*P]
+		col := o.colOf(c, s)
 		kernels.Im2col(col, x[s*chw:(s+1)*chw], o.c, o.h, o.w, o.kh, o.kw, o.pt, o.pl, o.pb, o.pr, o.sh, o.sw, o.dh, o.dw)
 		ys := y[s*o.cout*P : (s+1)*o.cout*P]
 		for g := 0; g < o.group; g++ {
@@ -253,7 +270,7 @@ func (o *convOp) backwardSamples(c, s0, s1 int) {
 	wantB := len(in) > 2 && in[2] != nil && in[2].grad != nil
 	for s := s0; s < s1; s++ {
 		dys := dy[s*o.cout*P : (s+1)*o.cout*P]
-		col := o.col[s*K*P : (s+1)*K*P]
+		col := o.colOf(c, s)
 		if wantB {
 			for co := 0; co < o.cout; co++ {
 				db[co] += kernels.Sum(dys[co*P : (co+1)*P])

@@ -164,6 +164,8 @@ func TestGradConv(t *testing.T) {
 			attrs := append([]any{"kernel_shape", c.w[2:]}, c.attrs...)
 			m := model([]*graph.Node{node("Conv", in, []string{"y"}, attrs...)}, inits, "y")
 			gradCheck(t, m, c.x, Options{})
+			// frozen weight: the columns are not kept
+			gradCheck(t, m, c.x, Options{Freeze: []string{"w"}})
 		})
 	}
 }
