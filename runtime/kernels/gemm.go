@@ -30,7 +30,9 @@ var parallelWork = 1 << 19
 // if transB) with row stride ldb, and C as m×n with row stride ldc. As in
 // BLAS, beta == 0 overwrites C without reading it (NaN in C does not
 // propagate) and alpha == 0 does not read A or B. Sgemm panics on negative
-// sizes, strides smaller than a row, or slices too short for their shape.
+// sizes, strides smaller than a row, or slices too short for their shape;
+// an empty operand (a zero dimension) may have any stride ≥ 0 and a nil
+// slice.
 //
 // Large products are split across up to runtime.GOMAXPROCS goroutines;
 // packing buffers come from a sync.Pool, so steady-state calls do not
@@ -108,15 +110,22 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 }
 
 // checkMatrix panics unless s can hold a rows×cols row-major matrix with
-// row stride ld.
+// row stride ld. An empty matrix (rows or cols 0) accepts any ld ≥ 0, so
+// empty ONNX tensors need no special stride.
 func checkMatrix(fn, name string, rows, cols int, s []float32, ld int) {
 	if rows < 0 || cols < 0 {
 		panic(fmt.Sprintf("kernels: %s: %s has negative shape %d×%d", fn, name, rows, cols))
 	}
-	if ld < max(1, cols) {
-		panic(fmt.Sprintf("kernels: %s: ld%s = %d < max(1, %d)", fn, name, ld, cols))
+	if rows == 0 || cols == 0 {
+		if ld < 0 {
+			panic(fmt.Sprintf("kernels: %s: ld%s = %d < 0", fn, name, ld))
+		}
+		return
 	}
-	if rows > 0 && cols > 0 && len(s) < (rows-1)*ld+cols {
+	if ld < cols {
+		panic(fmt.Sprintf("kernels: %s: ld%s = %d < %d columns", fn, name, ld, cols))
+	}
+	if len(s) < (rows-1)*ld+cols {
 		panic(fmt.Sprintf("kernels: %s: len(%s) = %d < %d for a %d×%d matrix with stride %d",
 			fn, name, len(s), (rows-1)*ld+cols, rows, cols, ld))
 	}

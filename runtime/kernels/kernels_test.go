@@ -304,6 +304,21 @@ func TestSgemmAllocs(t *testing.T) {
 	}
 }
 
+// TestSgemmEmpty checks that zero-sized operands need neither storage nor
+// a positive stride, and that k == 0 still applies beta and the epilogue.
+func TestSgemmEmpty(t *testing.T) {
+	Sgemm(false, false, 0, 0, 0, 1, nil, 0, nil, 0, 0, nil, 0)
+	Sgemm(false, true, 0, 3, 2, 1, nil, 0, make([]float32, 6), 2, 0, nil, 3)
+	c := []float32{1, float32(math.NaN()), -3, 4}
+	SgemmEpilogue(false, false, 2, 2, 0, 1, nil, 0, nil, 0, 0, c, 2, &Epilogue{Bias: []float32{1, -1}, Act: ActRelu})
+	for i, v := range c {
+		want := float32(1 - i%2) // beta == 0 zeroes C, then bias, then Relu
+		if v != want {
+			t.Fatalf("k == 0: c[%d] = %v, want %v", i, v, want)
+		}
+	}
+}
+
 func TestSgemmPanics(t *testing.T) {
 	a := make([]float32, 12)
 	for name, f := range map[string]func(){
