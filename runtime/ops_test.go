@@ -298,5 +298,3 @@ func TestShapeFromInput(t *testing.T) {
 		t.Errorf("%d plans, want 2", len(s.plans))
 	}
 }
-
-
