@@ -51,6 +51,7 @@ func runStructured(t *testing.T, m *graph.Model, x *tensor.Tensor) *tensor.Tenso
 	s, err := runtime.New(m, runtime.Options{})
 	var ue *runtime.UnsupportedError
 	if errors.As(err, &ue) {
+		t.Logf("runtime: %v; using the training forward pass", err)
 		p, terr := train.Compile(m, train.Options{})
 		if terr != nil {
 			t.Skipf("runtime: %v; train: %v", err, terr)
