@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/podaml/poda/data"
@@ -248,7 +249,7 @@ func TestTrainingStepDoesNotAllocate(t *testing.T) {
 		opt.Step(p.Params(), 1e-3)
 	}
 	step()
-	if a := testing.AllocsPerRun(20, step); a > 2 {
+	if a := testing.AllocsPerRun(20, step); a != 0 {
 		t.Errorf("%.1f allocations per training step", a)
 	}
 }
@@ -276,5 +277,29 @@ func TestFitDistillation(t *testing.T) {
 	t.Logf("distilled student: accuracy %.3f, epoch losses %v", mt.Accuracy, res.EpochLosses)
 	if mt.Accuracy < 0.85 || res.EpochLosses[2] >= res.EpochLosses[0] {
 		t.Errorf("distillation did not train: accuracy %.3f, losses %v", mt.Accuracy, res.EpochLosses)
+	}
+}
+
+// TestFitSteadyStateAllocations compares the allocations of a short and a
+// long Fit: the difference, per extra step, must be (almost) nothing.
+func TestFitSteadyStateAllocations(t *testing.T) {
+	ds := blobs(8192, 9) // 256 batches: one epoch
+	mallocs := func(steps int) uint64 {
+		m := smallNet(3)
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		if _, err := Fit(context.Background(), m, ds, Config{Epochs: 100, MaxSteps: steps, BatchSize: 32, DropLast: true,
+			LR: 0.01, Optimizer: &Adam{}, Schedule: Cosine{}, ClipNorm: 1, Seed: 1, OnStep: func(StepInfo) {}}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&b)
+		return b.Mallocs - a.Mallocs
+	}
+	short, long := mallocs(20), mallocs(220)
+	per := (float64(long) - float64(short)) / 200
+	t.Logf("%d allocations for 20 steps, %d for 220: %.2f per extra step", short, long, per)
+	if per > 0.5 {
+		t.Errorf("%.2f allocations per training step in steady state", per)
 	}
 }

@@ -108,6 +108,7 @@ type Program struct {
 	steps      []*step
 	params     []*Param
 	stats      []*graph.Tensor // BatchNormalization running statistics
+	out        tensor.Tensor // what Forward returns
 	input      *value
 	inputShape graph.Shape // as declared (may be symbolic or unknown)
 	output     *value
@@ -437,7 +438,7 @@ func (p *Program) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) 
 	}
 	copy(p.input.data, x.F32)
 	p.forward(train)
-	return &tensor.Tensor{DType: tensor.Float, Shape: p.output.shape, F32: p.output.data}, nil
+	return p.Output(), nil
 }
 
 func (p *Program) forward(train bool) {
@@ -502,9 +503,11 @@ func (p *Program) backward() {
 // by the last Backward (nil unless Options.InputGrad).
 func (p *Program) InputGrad() []float32 { return p.input.grad }
 
-// Output returns the output of the last Forward.
+// Output returns the output of the last Forward. The tensor is the
+// program's own and changes with every Forward.
 func (p *Program) Output() *tensor.Tensor {
-	return &tensor.Tensor{DType: tensor.Float, Shape: p.output.shape, F32: p.output.data}
+	p.out = tensor.Tensor{DType: tensor.Float, Shape: p.output.shape, F32: p.output.data}
+	return &p.out
 }
 
 // GradNorm returns the global L2 norm of the parameter gradients.
