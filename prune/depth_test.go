@@ -139,3 +139,37 @@ func TestRemoveBlocksByName(t *testing.T) {
 		t.Error("K without calibration or Score accepted")
 	}
 }
+
+// TestRemoveBlocksCalibration uses the default importance: the runtime's
+// output change on calibration inputs.
+func TestRemoveBlocksCalibration(t *testing.T) {
+	for _, name := range []string{"resnet_bnfold", "transformer"} {
+		t.Run(name, func(t *testing.T) {
+			m, x := structuredFixture(t, name)
+			y0 := runStructured(t, m, x)
+			cal := []map[string]*tensor.Tensor{{m.Graph.RealInputs()[0].Name: x}}
+			rep, err := RemoveBlocks(context.Background(), m, DepthOptions{K: 2, Calibration: cal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var removed []BlockReport
+			for _, c := range rep.Candidates {
+				if c.Removed {
+					removed = append(removed, c)
+				}
+				if c.Score < 0 || c.Score != c.Score {
+					t.Errorf("%s: score %v", c.Name, c.Score)
+				}
+			}
+			if len(removed) != 2 {
+				t.Fatalf("removed %d blocks, want 2", len(removed))
+			}
+			if rep.ParamsAfter >= rep.ParamsBefore {
+				t.Errorf("params %d → %d", rep.ParamsBefore, rep.ParamsAfter)
+			}
+			onnxCheck(t, m)
+			y := runStructured(t, m, x)
+			t.Logf("removed %s and %s; output change %.3g", removed[0].Name, removed[1].Name, relDiff(y0, y))
+		})
+	}
+}
