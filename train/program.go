@@ -108,7 +108,7 @@ type Program struct {
 	steps      []*step
 	params     []*Param
 	stats      []*graph.Tensor // BatchNormalization running statistics
-	out        tensor.Tensor // what Forward returns
+	out        tensor.Tensor   // what Forward returns
 	input      *value
 	inputShape graph.Shape // as declared (may be symbolic or unknown)
 	output     *value
