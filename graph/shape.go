@@ -450,7 +450,7 @@ func (c *inferCtx) broadcast(n *Node) error {
 }
 
 func valueArith(op string, a, b []Dim) []Dim {
-	if len(a) != len(b) && len(a) != 1 && len(b) != 1 {
+	if len(a) == 0 || len(b) == 0 || len(a) != len(b) && len(a) != 1 && len(b) != 1 {
 		return nil
 	}
 	n := max(len(a), len(b))
@@ -760,7 +760,7 @@ func (c *inferCtx) concat(n *Node) error {
 		out[axis] = addDim(out[axis], info.Shape[axis])
 	}
 	res := c.set(n, 0, dt, out)
-	if allValues && len(out) == 1 {
+	if allValues && len(out) == 1 && len(values) <= maxValueElems {
 		res.Value = values
 	}
 	return nil
@@ -834,6 +834,9 @@ func (c *inferCtx) slice(n *Node) error {
 			steps, ok4 = c.ints(n, 4)
 			ok = ok && ok4
 		}
+	}
+	if axes != nil && len(axes) != len(starts) || steps != nil && len(steps) != len(starts) {
+		return fmt.Errorf("slice has %d starts, %d axes and %d steps", len(starts), len(axes), len(steps))
 	}
 	if x == nil || !ok || len(starts) != len(ends) {
 		var out Shape
