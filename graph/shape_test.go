@@ -63,8 +63,16 @@ func TestInferShapesRejects(t *testing.T) {
 		node func() *Node
 		want string
 	}{
-		{"transpose perm out of range", func() *Node { n := fnode("Transpose", []string{"x"}, "y"); n.SetInts("perm", []int64{0, 1, 3}); return n }, "not a permutation"},
-		{"transpose perm repeated", func() *Node { n := fnode("Transpose", []string{"x"}, "y"); n.SetInts("perm", []int64{0, 1, 1}); return n }, "not a permutation"},
+		{"transpose perm out of range", func() *Node {
+			n := fnode("Transpose", []string{"x"}, "y")
+			n.SetInts("perm", []int64{0, 1, 3})
+			return n
+		}, "not a permutation"},
+		{"transpose perm repeated", func() *Node {
+			n := fnode("Transpose", []string{"x"}, "y")
+			n.SetInts("perm", []int64{0, 1, 1})
+			return n
+		}, "not a permutation"},
 		{"transpose perm short", func() *Node { n := fnode("Transpose", []string{"x"}, "y"); n.SetInts("perm", []int64{0}); return n }, "does not match rank"},
 		{"gather axis", func() *Node { n := fnode("Gather", []string{"x", "k"}, "y"); n.SetInt("axis", 3); return n }, "out of range"},
 		{"flatten axis", func() *Node { n := fnode("Flatten", []string{"x"}, "y"); n.SetInt("axis", -4); return n }, "out of range"},
@@ -77,7 +85,11 @@ func TestInferShapesRejects(t *testing.T) {
 		{"conv group", func() *Node { n := fnode("Conv", []string{"x", "w"}, "y"); n.SetInt("group", 0); return n }, "group"},
 		{"conv channels", func() *Node { n := fnode("Conv", []string{"x", "w"}, "y"); n.SetInt("group", 2); return n }, "channels"},
 		{"conv strides", func() *Node { n := fnode("Conv", []string{"x", "w"}, "y"); n.SetInts("strides", []int64{0}); return n }, "positive"},
-		{"conv kernel too big", func() *Node { n := fnode("Conv", []string{"x", "w"}, "y"); n.SetInts("dilations", []int64{9}); return n }, "larger than the padded input"},
+		{"conv kernel too big", func() *Node {
+			n := fnode("Conv", []string{"x", "w"}, "y")
+			n.SetInts("dilations", []int64{9})
+			return n
+		}, "larger than the padded input"},
 		{"broadcast", func() *Node { return fnode("Add", []string{"x", "w"}, "y") }, "do not broadcast"},
 		{"reshape count", func() *Node { return fnode("Reshape", []string{"x", "k"}, "y") }, "cannot reshape"},
 	} {
