@@ -52,6 +52,12 @@ func init() {
 	for _, name := range []string{"And", "Or", "Xor"} {
 		register("", name, 7, 99, newBinary(name, binLogic))
 	}
+	register("", "BitShift", 11, 99, func(n *graph.Node, opset int64) (op, error) {
+		if n.Str("direction", "") == "LEFT" {
+			return &binaryOp{name: "ShiftLeft", kind: binArith}, nil
+		}
+		return &binaryOp{name: "ShiftRight", kind: binArith}, nil
+	})
 	register("", "Mod", 10, 99, func(n *graph.Node, opset int64) (op, error) {
 		if n.Int("fmod", 0) != 0 {
 			return &binaryOp{name: "Fmod", kind: binArith}, nil
@@ -150,7 +156,7 @@ func (o *binaryOp) prepare(c *pctx) (runFunc, error) {
 			return nil
 		}, nil
 	}
-	if dt == tensor.Float && o.name != "Mod" && o.name != "Fmod" {
+	if dt == tensor.Float && o.name != "Mod" && o.name != "Fmod" && o.name != "ShiftLeft" && o.name != "ShiftRight" {
 		code := o.name
 		return func(e *env, in, out []*tensor.Tensor) error {
 			f32Binary(e, st, code, out[0].F32, in[0].F32, in[1].F32)
@@ -375,6 +381,21 @@ func arithFn[T number](name string) func(a, b T) T {
 				return a * b
 			}
 			return a
+		}
+	case "ShiftLeft", "ShiftRight":
+		var z T
+		if !isUnsigned(z) || !isInt(z) {
+			return nil
+		}
+		left := name == "ShiftLeft"
+		return func(a, b T) T {
+			if uint64(b) >= 64 {
+				return 0
+			}
+			if left {
+				return T(uint64(a) << uint64(b))
+			}
+			return T(uint64(a) >> uint64(b))
 		}
 	case "Fmod", "Mod":
 		var z T

@@ -11,7 +11,7 @@ import (
 // Conv (any spatial rank; 1-D and 2-D through kernels.Im2col, others
 // through a generic im2col) as im2col + GEMM with the bias and a fused
 // activation in the GEMM epilogue, plus a direct kernel for 2-D depthwise
-// convolutions. ConvTranspose (1-D and 2-D) is GEMM + col2im.
+// convolutions. ConvTranspose (any spatial rank) is GEMM + col2im.
 
 // convAttrs are the attributes Conv, ConvTranspose and the pools share.
 type convAttrs struct {
@@ -400,9 +400,6 @@ func (o *convTransposeOp) prepare(c *pctx) (runFunc, error) {
 	if r < 1 || len(w.shape) != r+2 {
 		return nil, fmt.Errorf("X %v and W %v are not a convolution", x.shape, w.shape)
 	}
-	if r > 2 {
-		return nil, &UnsupportedError{Node: c.node.Name, OpType: "ConvTranspose", Opset: c.opset, Reason: fmt.Sprintf("%d-D", r)}
-	}
 	N, C := x.shape[0], x.shape[1]
 	G := int(o.group)
 	if G <= 0 || C%G != 0 || w.shape[0] != C {
@@ -456,6 +453,9 @@ func (o *convTransposeOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	c.set(0, tensor.Float, append([]int{N, M}, out...))
+	if r > 2 {
+		return o.prepareND(c, &geom{in: in, k: k, out: out, padB: padB, padE: padE, stride: stride, dil: dil}, N, C, G, Cg, Mg)
+	}
 	// As a 2-D problem (1-D has height 1).
 	h, oh, kh, pt, sh, dh := 1, 1, 1, 0, 1, 1
 	wi := 0
@@ -514,6 +514,80 @@ func col2imCrop(dst, col []float32, c, oh, ow, kh, kw, pt, pl, sh, sw, dh, dw, h
 							dr[x] += sr[ix]
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// prepareND is ConvTranspose for three or more spatial dims: the same
+// GEMM, then col2imND.
+func (o *convTransposeOp) prepareND(c *pctx, g *geom, N, C, G, Cg, Mg int) (runFunc, error) {
+	M := Mg * G
+	HW, OHW := tensor.Prod(g.in), tensor.Prod(g.out)
+	KK := Mg * tensor.Prod(g.k)
+	c.scratch = KK * HW
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, W, Y := in[0].F32, in[1].F32, out[0].F32
+		clear(Y)
+		col := e.scratch[:KK*HW]
+		for n := 0; n < N; n++ {
+			for gi := 0; gi < G; gi++ {
+				xg := X[(n*C+gi*Cg)*HW : (n*C+(gi+1)*Cg)*HW]
+				wg := W[gi*Cg*KK : (gi+1)*Cg*KK]
+				kernels.Sgemm(true, false, KK, HW, Cg, 1, wg, KK, xg, HW, 0, col, HW)
+				col2imND(Y[(n*M+gi*Mg)*OHW:(n*M+(gi+1)*Mg)*OHW], col, Mg, g)
+			}
+		}
+		if len(in) > 2 && in[2] != nil {
+			for n := 0; n < N; n++ {
+				for m := 0; m < M; m++ {
+					kernels.AddConst(in[2].F32[m], Y[(n*M+m)*OHW:(n*M+m+1)*OHW])
+				}
+			}
+		}
+		return nil
+	}, nil
+}
+
+// col2imND adds the [c·Πk, Πin] matrix col into the c×out… image dst:
+// row (ci, kernel offset), column input position i lands at output
+// position i·stride - padB + k·dil when that is inside the image.
+func col2imND(dst, col []float32, C int, g *geom) {
+	r := len(g.in)
+	P := tensor.Prod(g.in)
+	outSize := tensor.Prod(g.out)
+	outStr := tensor.Strides(g.out)
+	kk := tensor.Prod(g.k)
+	var kidx, iidx [maxRank]int
+	row := 0
+	for ci := 0; ci < C; ci++ {
+		img := dst[ci*outSize : (ci+1)*outSize]
+		for kp := 0; kp < kk; kp++ {
+			rem := kp
+			for d := r - 1; d >= 0; d-- {
+				kidx[d] = rem % g.k[d]
+				rem /= g.k[d]
+			}
+			s := col[row*P : (row+1)*P]
+			row++
+			for p := 0; p < P; p++ {
+				rem := p
+				for d := r - 1; d >= 0; d-- {
+					iidx[d] = rem % g.in[d]
+					rem /= g.in[d]
+				}
+				off, ok := 0, true
+				for d := 0; d < r; d++ {
+					o := iidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
+					if o < 0 || o >= g.out[d] {
+						ok = false
+						break
+					}
+					off += o * outStr[d]
+				}
+				if ok {
+					img[off] += s[p]
 				}
 			}
 		}

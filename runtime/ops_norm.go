@@ -321,3 +321,112 @@ func softmaxLine(kind string, y, x []float32, n, stride int) {
 		y[i*stride] *= inv
 	}
 }
+
+func init() {
+	register("", "LRN", 1, 99, func(n *graph.Node, opset int64) (op, error) {
+		size := n.Int("size", 0)
+		if size <= 0 {
+			return nil, fmt.Errorf("LRN size %d", size)
+		}
+		return &lrnOp{alpha: float64(n.Float("alpha", 1e-4)), beta: float64(n.Float("beta", 0.75)),
+			bias: float64(n.Float("bias", 1)), size: int(size)}, nil
+	})
+	register("", "MeanVarianceNormalization", 9, 99, func(n *graph.Node, opset int64) (op, error) {
+		return &mvnOp{axes: n.Ints("axes", []int64{0, 2, 3})}, nil
+	})
+}
+
+// lrnOp is LRN: y = x / (bias + alpha/size · Σ x²)^beta over the channels
+// [c - ⌊(size-1)/2⌋, c + ⌈(size-1)/2⌉].
+type lrnOp struct {
+	alpha, beta, bias float64
+	size              int
+}
+
+func (o *lrnOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	if len(x.shape) < 3 {
+		return nil, fmt.Errorf("input %v has no spatial dims", x.shape)
+	}
+	c.set(0, tensor.Float, x.shape)
+	N, C, HW := x.shape[0], x.shape[1], tensor.Prod(x.shape[2:])
+	lo, hi := (o.size-1)/2, (o.size)/2
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		for n := 0; n < N; n++ {
+			for ch := 0; ch < C; ch++ {
+				for p := 0; p < HW; p++ {
+					var ss float64
+					for k := max(0, ch-lo); k <= min(C-1, ch+hi); k++ {
+						v := float64(X[(n*C+k)*HW+p])
+						ss += v * v
+					}
+					i := (n*C+ch)*HW + p
+					Y[i] = float32(float64(X[i]) / math.Pow(o.bias+o.alpha/float64(o.size)*ss, o.beta))
+				}
+			}
+		}
+		return nil
+	}, nil
+}
+
+// mvnOp is MeanVarianceNormalization: (x - mean)/(std + 1e-9) over axes.
+type mvnOp struct{ axes []int64 }
+
+func (o *mvnOp) prepare(c *pctx) (runFunc, error) {
+	x := c.input(0)
+	if x.dtype != tensor.Float {
+		return nil, errDType(c, x.dtype)
+	}
+	r := len(x.shape)
+	red := make([]bool, r)
+	for _, a := range o.axes {
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return nil, err
+		}
+		red[ax] = true
+	}
+	c.set(0, tensor.Float, x.shape)
+	// Group elements by their position along the kept axes.
+	strides := tensor.Strides(x.shape)
+	n := x.numel()
+	group := make([]int, n)
+	groups := 1
+	for d := range x.shape {
+		if !red[d] {
+			groups *= x.shape[d]
+		}
+	}
+	for i := 0; i < n; i++ {
+		g := 0
+		for d := range x.shape {
+			if !red[d] {
+				g = g*x.shape[d] + (i/strides[d])%x.shape[d]
+			}
+		}
+		group[i] = g
+	}
+	return func(e *env, in, out []*tensor.Tensor) error {
+		X, Y := in[0].F32, out[0].F32
+		sum := make([]float64, groups)
+		sq := make([]float64, groups)
+		cnt := make([]float64, groups)
+		for i, v := range X {
+			g := group[i]
+			sum[g] += float64(v)
+			sq[g] += float64(v) * float64(v)
+			cnt[g]++
+		}
+		for i, v := range X {
+			g := group[i]
+			mean := sum[g] / cnt[g]
+			std := math.Sqrt(math.Max(sq[g]/cnt[g]-mean*mean, 0))
+			Y[i] = float32((float64(v) - mean) / (std + 1e-9))
+		}
+		return nil
+	}, nil
+}
