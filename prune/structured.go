@@ -22,8 +22,11 @@ type StructuredOptions struct {
 	Global bool
 	// Criterion scores channels; nil means GroupL1.
 	Criterion GroupCriterion
-	// RoundTo, when > 1, rounds every pruned group's surviving channel
-	// count up to a multiple of RoundTo (or leaves the group whole).
+	// RoundTo, when > 1, rounds every pruned group's surviving width up
+	// to a multiple of RoundTo (or leaves the group whole): the channel
+	// count for convs and linear layers, heads × head_dim for attention
+	// (with head_dim 8 and RoundTo 16, an even number of heads). At least
+	// one step of channels is always kept.
 	RoundTo int
 	// Seed seeds GroupRandom when the criterion is a GroupRandom with a
 	// zero Seed.
@@ -182,18 +185,29 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 		}
 		rep.Groups = append(rep.Groups, gr)
 	}
-	minKeep := func(n int) int { return min(n, max(1, opt.RoundTo)) }
-	roundUp := func(keep, n int) int {
-		if opt.RoundTo > 1 && keep%opt.RoundTo != 0 {
-			keep += opt.RoundTo - keep%opt.RoundTo
+	// A group's step: kept channel counts are multiples of it, so that
+	// the kept width (channels × positions per channel, e.g. heads ×
+	// head_dim) is a multiple of RoundTo.
+	step := func(g *depgraph.Group) int {
+		if opt.RoundTo <= 1 {
+			return 1
 		}
-		return max(min(keep, n), minKeep(n))
+		w := channelWidth(g)
+		return opt.RoundTo / gcd(opt.RoundTo, w)
+	}
+	minKeep := func(c *cand) int { return min(c.g.Channels, step(c.g)) }
+	roundUp := func(keep int, c *cand) int {
+		st := step(c.g)
+		if keep%st != 0 {
+			keep += st - keep%st
+		}
+		return max(min(keep, c.g.Channels), minKeep(c))
 	}
 	// Local groups: each loses its ratio of channels.
 	for _, c := range cands {
 		if c.local {
 			n := c.g.Channels
-			c.keep = roundUp(n-int(math.Round(c.ratio*float64(n))), n)
+			c.keep = roundUp(n-int(math.Round(c.ratio*float64(n))), c)
 		}
 	}
 	// Global pool: the lowest normalized scores across groups.
@@ -227,7 +241,7 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 		if target == 0 {
 			break
 		}
-		if e.c.keep > minKeep(e.c.g.Channels) {
+		if e.c.keep > minKeep(e.c) {
 			e.c.keep--
 			target--
 		}
@@ -236,7 +250,7 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 	for _, c := range cands {
 		n := c.g.Channels
 		if !c.local {
-			c.keep = roundUp(c.keep, n)
+			c.keep = roundUp(c.keep, c)
 		}
 		gr := &rep.Groups[c.rep]
 		gr.After = c.keep
@@ -258,6 +272,34 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 		}
 	}
 	return d, plan, rep, nil
+}
+
+// channelWidth is the number of positions one channel occupies on the
+// group's producer outputs (1 for conv filters, head_dim for attention
+// heads), when all channels agree; else 1.
+func channelWidth(g *depgraph.Group) int {
+	for _, s := range g.Members {
+		if s.Role != depgraph.RoleOut || len(s.Index) == 0 {
+			continue
+		}
+		w := len(s.Index[0])
+		for _, idx := range s.Index {
+			if len(idx) != w {
+				return 1
+			}
+		}
+		if w > 0 {
+			return w
+		}
+	}
+	return 1
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // keepEveryMember drops the first k channels of order (lowest scores

@@ -199,3 +199,27 @@ func TestStructuredBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestStructuredRoundToHeads: RoundTo counts positions, so attention
+// heads of head_dim 8 are kept in pairs for RoundTo 16.
+func TestStructuredRoundToHeads(t *testing.T) {
+	m, _ := structuredFixture(t, "transformer")
+	rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.75, RoundTo: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := 0
+	for _, g := range rep.Groups {
+		if len(g.Producers) != 3 {
+			continue
+		}
+		heads++
+		if g.After != 2 {
+			t.Errorf("%s keeps %d heads, want 2 (1 rounded up to 16 positions)", g.Name, g.After)
+		}
+	}
+	if heads != 2 {
+		t.Errorf("%d attention groups, want 2", heads)
+	}
+	onnxCheck(t, m)
+}
