@@ -9,8 +9,9 @@ import (
 )
 
 // Resize (opsets 10-19: nearest with every coordinate_transformation_mode
-// and nearest_mode, and N-linear) and Upsample (opsets 7-9), on float32.
-// Cubic interpolation and antialiasing are not implemented.
+// and nearest_mode, N-linear and N-cubic) and Upsample (opsets 7-9), on
+// float32. Antialiasing, axes and keep_aspect_ratio_policy (opset 18) are
+// not implemented.
 
 type resizeOp struct {
 	upsample    bool // Upsample: scales (attribute before opset 9), asymmetric
@@ -21,6 +22,7 @@ type resizeOp struct {
 	nearestMode string
 	extrapolate float32
 	excludeOut  bool
+	cubicA      float64
 	axes        []int64
 	aspect      string
 	antialias   bool
@@ -41,6 +43,7 @@ func init() {
 			nearestMode: n.Str("nearest_mode", "round_prefer_floor"),
 			extrapolate: n.Float("extrapolation_value", 0),
 			excludeOut:  n.Int("exclude_outside", 0) != 0,
+			cubicA:      float64(n.Float("cubic_coeff_a", -0.75)),
 			axes:        n.Ints("axes", nil),
 			aspect:      n.Str("keep_aspect_ratio_policy", "stretch"),
 			antialias:   n.Int("antialias", 0) != 0,
@@ -65,7 +68,7 @@ func (o *resizeOp) prepare(c *pctx) (runFunc, error) {
 	if x.dtype != tensor.Float {
 		return nil, errDType(c, x.dtype)
 	}
-	if o.mode != "nearest" && o.mode != "linear" {
+	if o.mode != "nearest" && o.mode != "linear" && o.mode != "cubic" {
 		return nil, o.unsupported(c, o.mode+" mode")
 	}
 	if o.antialias || o.axes != nil || (o.aspect != "stretch" && o.aspect != "") {
@@ -144,18 +147,13 @@ func (o *resizeOp) prepare(c *pctx) (runFunc, error) {
 	}
 	c.set(0, tensor.Float, shape)
 
-	// Per output dim: source indices (nearest), or two indices and a
-	// weight (linear); -1 marks extrapolation (tf_crop_and_resize).
-	rp := &resizePlan{shape: shape, in: x.shape, strides: tensor.Strides(x.shape), linear: o.mode == "linear",
-		extrapolate: o.extrapolate}
-	rp.i0 = make([][]int, r)
-	rp.i1 = make([][]int, r)
-	rp.w = make([][]float32, r)
+	// Per output dim and position: the input taps (index and weight) that
+	// are combined; nil marks extrapolation (tf_crop_and_resize).
+	rp := &resizePlan{shape: shape, strides: tensor.Strides(x.shape), extrapolate: o.extrapolate}
+	rp.taps = make([][][]tap, r)
 	for d := 0; d < r; d++ {
 		in, out := x.shape[d], shape[d]
-		rp.i0[d] = make([]int, out)
-		rp.i1[d] = make([]int, out)
-		rp.w[d] = make([]float32, out)
+		rp.taps[d] = make([][]tap, out)
 		for j := 0; j < out; j++ {
 			// With scales, the reference uses the unrounded length in·scale.
 			outLen := float64(out)
@@ -164,23 +162,59 @@ func (o *resizeOp) prepare(c *pctx) (runFunc, error) {
 			}
 			xo, ok := o.transform(float64(j), scale[d], in, out, outLen, roi, d, r)
 			if !ok {
-				rp.i0[d][j] = -1
 				continue
 			}
-			if !rp.linear {
-				rp.i0[d][j] = o.nearest(xo, in)
-				continue
+			switch o.mode {
+			case "nearest":
+				rp.taps[d][j] = []tap{{o.nearest(xo, in), 1}}
+			case "linear":
+				xo = math.Max(0, math.Min(xo, float64(in-1)))
+				lo := int(math.Floor(xo))
+				w := float32(xo - float64(lo))
+				rp.taps[d][j] = []tap{{lo, 1 - w}, {min(lo+1, in-1), w}}
+			case "cubic":
+				rp.taps[d][j] = o.cubicTaps(xo, in)
 			}
-			xo = math.Max(0, math.Min(xo, float64(in-1)))
-			lo := int(math.Floor(xo))
-			hi := min(lo+1, in-1)
-			rp.i0[d][j], rp.i1[d][j], rp.w[d][j] = lo, hi, float32(xo-float64(lo))
 		}
 	}
 	return func(e *env, in, out []*tensor.Tensor) error {
 		rp.run(in[0].F32, out[0].F32)
 		return nil
 	}, nil
+}
+
+// cubicTaps are the four neighbours of x with Keys' cubic weights
+// (coefficient cubic_coeff_a); outside the input they repeat the edge, or
+// with exclude_outside they are dropped and the weights renormalised.
+func (o *resizeOp) cubicTaps(x float64, in int) []tap {
+	a := o.cubicA
+	i := math.Floor(x)
+	t := x - i
+	w := [4]float64{
+		((a*(t+1)-5*a)*(t+1)+8*a)*(t+1) - 4*a,
+		((a+2)*t-(a+3))*t*t + 1,
+		((a+2)*(1-t)-(a+3))*(1-t)*(1-t) + 1,
+		((a*(2-t)-5*a)*(2-t)+8*a)*(2-t) - 4*a,
+	}
+	taps := make([]tap, 0, 4)
+	var sum float64
+	for k := 0; k < 4; k++ {
+		idx := int(i) - 1 + k
+		if idx < 0 || idx >= in {
+			if o.excludeOut {
+				continue
+			}
+			idx = min(max(idx, 0), in-1)
+		}
+		taps = append(taps, tap{idx, float32(w[k])})
+		sum += w[k]
+	}
+	if o.excludeOut && sum != 0 {
+		for k := range taps {
+			taps[k].w = float32(float64(taps[k].w) / sum)
+		}
+	}
+	return taps
 }
 
 // transform maps output coordinate x to the input's.
@@ -238,70 +272,57 @@ func (o *resizeOp) nearest(x float64, in int) int {
 	return min(max(int(i), 0), in-1)
 }
 
+type tap struct {
+	i int
+	w float32
+}
+
 type resizePlan struct {
-	shape, in, strides []int
-	linear             bool
-	i0, i1             [][]int
-	w                  [][]float32
-	extrapolate        float32
+	shape, strides []int
+	taps           [][][]tap
+	extrapolate    float32
 }
 
 func (p *resizePlan) run(X, Y []float32) {
 	r := len(p.shape)
 	n := tensor.Prod(p.shape)
-	var idx [maxRank]int
+	var idx, ti [maxRank]int
+	var taps [maxRank][]tap
 	for o := 0; o < n; o++ {
 		rem := o
+		outside := false
 		for d := r - 1; d >= 0; d-- {
 			idx[d] = rem % p.shape[d]
 			rem /= p.shape[d]
+			taps[d] = p.taps[d][idx[d]]
+			outside = outside || taps[d] == nil
+			ti[d] = 0
 		}
-		if !p.linear {
-			off, ok := 0, true
-			for d := 0; d < r; d++ {
-				i := p.i0[d][idx[d]]
-				if i < 0 {
-					ok = false
-					break
-				}
-				off += i * p.strides[d]
-			}
-			if ok {
-				Y[o] = X[off]
-			} else {
-				Y[o] = p.extrapolate
-			}
+		if outside {
+			Y[o] = p.extrapolate
 			continue
 		}
-		// Sum over the 2^r corners, skipping zero-weight ones.
+		// Sum over every combination of taps.
 		var sum float32
-		ok := true
-		for corner := 0; corner < 1<<r && ok; corner++ {
-			wt, off := float32(1), 0
+		for {
+			w, off := float32(1), 0
 			for d := 0; d < r; d++ {
-				j := idx[d]
-				i0 := p.i0[d][j]
-				if i0 < 0 {
-					ok = false
+				t := taps[d][ti[d]]
+				w *= t.w
+				off += t.i * p.strides[d]
+			}
+			sum += w * X[off]
+			d := r - 1
+			for ; d >= 0; d-- {
+				ti[d]++
+				if ti[d] < len(taps[d]) {
 					break
 				}
-				if corner>>d&1 == 1 {
-					wt *= p.w[d][j]
-					off += p.i1[d][j] * p.strides[d]
-				} else {
-					wt *= 1 - p.w[d][j]
-					off += i0 * p.strides[d]
-				}
-				if wt == 0 {
-					break
-				}
+				ti[d] = 0
 			}
-			if ok && wt != 0 {
-				sum += wt * X[off]
+			if d < 0 {
+				break
 			}
-		}
-		if !ok {
-			sum = p.extrapolate
 		}
 		Y[o] = sum
 	}
