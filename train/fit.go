@@ -53,7 +53,8 @@ type Config struct {
 	OnStep func(StepInfo)
 
 	// CheckpointDir, if set, receives a checkpoint (CheckpointFile) every
-	// CheckpointEvery steps (0: at the end of every epoch) and at the end.
+	// CheckpointEvery steps (0: at the end of every epoch), at the end, and
+	// when ctx ends the run early.
 	// With Resume, Fit continues from the checkpoint there, if any, and
 	// reproduces the uninterrupted run bit for bit.
 	CheckpointDir   string
@@ -160,9 +161,19 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 	if st.Index > 0 {
 		epochLoss, epochN = st.EpochLoss, st.EpochN
 	}
+	// interrupted saves a checkpoint (the state between two steps is
+	// consistent) and returns err.
+	interrupted := func(err error) (*Result, error) {
+		res.Steps = st.Steps
+		res.Wall = time.Since(start)
+		if serr := save(); serr != nil {
+			return res, errors.Join(err, serr)
+		}
+		return res, err
+	}
 	for st.Steps < total {
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return interrupted(err)
 		}
 		b, err := ld.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -182,6 +193,9 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 			continue
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return interrupted(err)
+			}
 			return res, fmt.Errorf("train: reading batch: %w", err)
 		}
 		if b.Epoch >= epochs {

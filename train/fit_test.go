@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -173,13 +175,23 @@ func TestResumeIsBitForBit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
+			dir, crash := t.TempDir(), t.TempDir()
 			ctx, cancel := context.WithCancel(context.Background())
 			c := cfg(dir)
-			half := r1.Steps / 2
+			half := r1.Steps / 2 // 13: not a multiple of CheckpointEvery
 			c.OnStep = func(s StepInfo) {
+				if s.Step == 12 {
+					// what a crash after step 12 would leave: the checkpoint of step 10
+					b, err := os.ReadFile(filepath.Join(dir, CheckpointFile))
+					if err != nil {
+						t.Error(err)
+					}
+					if err := os.WriteFile(filepath.Join(crash, CheckpointFile), b, 0o644); err != nil {
+						t.Error(err)
+					}
+				}
 				if s.Step == half {
-					cancel()
+					cancel() // Fit saves a checkpoint at step 13 and returns
 				}
 			}
 			first := smallNetPruned()
@@ -195,6 +207,11 @@ func TestResumeIsBitForBit(t *testing.T) {
 				t.Fatalf("resumed run: %+v; straight: %+v", r2, r1)
 			}
 			sameWeights(t, "resumed", weights(straight), weights(resumed))
+			afterCrash := smallNetPruned()
+			if _, err := Fit(context.Background(), afterCrash, ds, cfg(crash)); err != nil {
+				t.Fatal(err)
+			}
+			sameWeights(t, "resumed after a crash", weights(straight), weights(afterCrash))
 			for i, v := range resumed.Graph.Initializer("fc").F32 {
 				if i%2 == 0 && v != 0 {
 					t.Fatalf("masked fc[%d] = %v", i, v)
