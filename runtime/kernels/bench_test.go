@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -137,7 +138,7 @@ func BenchmarkSgemmCrossover(b *testing.B) {
 	for _, s := range []int{24, 32, 48, 64, 96, 128, 192} {
 		for _, split := range []bool{false, true} {
 			name := fmt.Sprintf("%d^3/serial", s)
-			parallelWork = 1 << 62
+			parallelWork = math.MaxInt
 			if split {
 				name = fmt.Sprintf("%d^3/split", s)
 				parallelWork = 1
