@@ -2,29 +2,238 @@
 
 package kernels
 
-// The sparse dispatchers forward to the generic loops without the amd64
-// assembly.
+import "unsafe"
 
-func csrMulDense(rowptr, idx []int32, val, b []float32, ldb int, c []float32, ldc, n int, beta float32) {
-	csrMulDenseGeneric(rowptr, idx, val, b, ldb, c, ldc, n, beta)
+//go:generate go run sparse_gen.go
+
+// spmmArgs passes a sparse kernel its operands; the assembly reads the
+// fields at fixed offsets (checked at init in sparse_stubs_amd64.go).
+// Strides are in bytes.
+type spmmArgs struct {
+	rows   int      // rows of W (and of C) to compute
+	rowptr *int32   // CSR, BSR8: rows+1 offsets into idx (values or blocks)
+	idx    *int32   // CSR: column of each value; BSR8: first column of each block
+	off    *uint8   // NM: offset of each value within its group
+	val    *float32 // values (NM: the first row's)
+	b      *float32 // MulDense: B at the first column; dot: x
+	ldb    int      // bytes between rows of B
+	c      *float32 // MulDense: C at (first row, first column); dot: y
+	ldc    int      // bytes between rows of C
+	mask   *int32   // MulDense: 8 lanes, -1 for the columns of the last vector
+	groups int      // NM: groups per row
+	gstep  int      // NM: bytes from one group's rows of B to the next (M·ldb)
+	beta   float32  // C = beta·C + W·B; beta == ±0 does not read C
+	_      uint32
+	chunks int      // NM dot: 8-value chunks per row
+	tail   int      // NM dot: values per row after the chunks (left to Go)
+	base   [8]int32 // NM dot: column of each lane in the first chunk
+	inc    [8]int32 // NM dot: added to base after each chunk
 }
 
-func csrDot(rowptr, idx []int32, val, x, y []float32, beta float32) {
-	csrDotGeneric(rowptr, idx, val, x, y, beta)
+// spMaskTable[8-w:16-w] is the mask of the first w lanes.
+var spMaskTable = [16]int32{-1, -1, -1, -1, -1, -1, -1, -1}
+
+// spmmColumns runs a MulDense kernel over the n columns of C, 64 at a time
+// (the last block with ceil(w/8) accumulators and a lane mask); the
+// column blocks are the outer loop so that a 64-column panel of B stays in
+// cache across all rows.
+func spmmColumns(a *spmmArgs, b, c []float32, n int, kind spmmKind) {
+	for j0 := 0; j0 < n; j0 += 64 {
+		w := min(64, n-j0)
+		nv := (w + 7) / 8
+		a.b, a.c = &b[j0], &c[j0]
+		a.mask = &spMaskTable[8-(w-8*(nv-1))]
+		switch kind {
+		case spmmCSR:
+			spmmCSRAVX2(nv, a)
+		case spmmBSR:
+			spmmBSRAVX2(nv, a)
+		case spmmNM1:
+			spmmNM1AVX2(nv, a)
+		case spmmNM2:
+			spmmNM2AVX2(nv, a)
+		case spmmNM4:
+			spmmNM4AVX2(nv, a)
+		case spmmNM8:
+			spmmNM8AVX2(nv, a)
+		}
+	}
+}
+
+// spmmKind selects a MulDense kernel family.
+type spmmKind uint8
+
+const (
+	spmmNone spmmKind = iota
+	spmmCSR
+	spmmBSR
+	spmmNM1
+	spmmNM2
+	spmmNM4
+	spmmNM8
+)
+
+func csrMulDense(rowptr, idx []int32, val, b []float32, ldb int, c []float32, ldc, n int, beta float32) {
+	rows := len(rowptr) - 1
+	if !useAVX2FMA || rows <= 0 || n == 0 || len(b) == 0 {
+		csrMulDenseGeneric(rowptr, idx, val, b, ldb, c, ldc, n, beta)
+		return
+	}
+	_ = c[(rows-1)*ldc+n-1]
+	_ = idx[:rowptr[rows]]
+	_ = val[:rowptr[rows]]
+	a := spmmArgs{
+		rows: rows, rowptr: &rowptr[0], idx: unsafe.SliceData(idx), val: unsafe.SliceData(val),
+		ldb: 4 * ldb, ldc: 4 * ldc, beta: beta,
+	}
+	spmmColumns(&a, b, c, n, spmmCSR)
 }
 
 func bsrMulDense(rowptr, idx []int32, val []float32, cols int, b []float32, ldb int, c []float32, ldc, n int, beta float32) {
-	bsrMulDenseGeneric(rowptr, idx, val, cols, b, ldb, c, ldc, n, beta)
-}
-
-func bsrDot(rowptr, idx []int32, val, x, y []float32, beta float32) {
-	bsrDotGeneric(rowptr, idx, val, x, y, beta)
+	rows := len(rowptr) - 1
+	if !useAVX2FMA || rows <= 0 || n == 0 || cols < 8 || len(b) == 0 {
+		bsrMulDenseGeneric(rowptr, idx, val, cols, b, ldb, c, ldc, n, beta)
+		return
+	}
+	_ = c[(rows-1)*ldc+n-1]
+	_ = idx[:rowptr[rows]]
+	_ = val[:8*rowptr[rows]]
+	a := spmmArgs{
+		rows: rows, rowptr: &rowptr[0], idx: unsafe.SliceData(idx), val: unsafe.SliceData(val),
+		ldb: 4 * ldb, ldc: 4 * ldc, beta: beta,
+	}
+	spmmColumns(&a, b, c, n, spmmBSR)
 }
 
 func nmMulDense(rows, groups, nn, mm int, off []uint8, val, b []float32, ldb int, c []float32, ldc, n int, beta float32) {
-	nmMulDenseGeneric(rows, groups, nn, mm, off, val, b, ldb, c, ldc, n, beta)
+	kind := spmmNone
+	switch nn {
+	case 1:
+		kind = spmmNM1
+	case 2:
+		kind = spmmNM2
+	case 4:
+		kind = spmmNM4
+	case 8:
+		kind = spmmNM8
+	}
+	if !useAVX2FMA || kind == spmmNone || rows <= 0 || n == 0 || groups == 0 || len(b) == 0 {
+		nmMulDenseGeneric(rows, groups, nn, mm, off, val, b, ldb, c, ldc, n, beta)
+		return
+	}
+	_ = c[(rows-1)*ldc+n-1]
+	_ = off[rows*groups*nn-1]
+	_ = val[rows*groups*nn-1]
+	a := spmmArgs{
+		rows: rows, off: &off[0], val: &val[0],
+		ldb: 4 * ldb, ldc: 4 * ldc, beta: beta,
+		groups: groups, gstep: 4 * mm * ldb,
+	}
+	spmmColumns(&a, b, c, n, kind)
+}
+
+// csrDotAVX2 is csrDotGeneric: for each row r,
+//
+//	var s float32
+//	for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//		s += val[q] * x[idx[q]]
+//	}
+//	y[r] = s + beta*y[r] // y[r] = s if beta == 0
+//
+// with x in a.b and y in a.c, gathering 16 values of x at a time.
+//
+//go:noescape
+func csrDotAVX2(a *spmmArgs)
+
+// bsrDotAVX2 is bsrDotGeneric for blocks that lie inside x: for each row r,
+//
+//	var s float32
+//	for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//		for t := 0; t < 8; t++ {
+//			s += val[8*q+t] * x[idx[q]+t]
+//		}
+//	}
+//	y[r] = s + beta*y[r] // y[r] = s if beta == 0
+//
+//go:noescape
+func bsrDotAVX2(a *spmmArgs)
+
+// nmDotAVX2 is nmDotGeneric over the first 8·chunks values of each row
+// (rows advance by 8·chunks + tail values), for N dividing 8, gathering
+// x[base+off] 8 lanes at a time and skipping lanes whose value is zero:
+//
+//	for r := 0; r < rows; r++ {
+//		var s float32
+//		for q := 0; q < 8*chunks; q++ {
+//			v := val[r*(8*chunks+tail)+q]
+//			s += v * x[base[q%8] + q/8*inc[0] + off[r*(8*chunks+tail)+q]]
+//		}
+//		y[r] = s + beta*y[r] // y[r] = s if beta == 0
+//	}
+//
+//go:noescape
+func nmDotAVX2(a *spmmArgs)
+
+func csrDot(rowptr, idx []int32, val, x, y []float32, beta float32) {
+	rows := len(rowptr) - 1
+	if !useAVX2FMA || rows <= 0 {
+		csrDotGeneric(rowptr, idx, val, x, y, beta)
+		return
+	}
+	_ = y[rows-1]
+	_ = idx[:rowptr[rows]]
+	_ = val[:rowptr[rows]]
+	a := spmmArgs{
+		rows: rows, rowptr: &rowptr[0], idx: unsafe.SliceData(idx), val: unsafe.SliceData(val),
+		b: unsafe.SliceData(x), c: &y[0], beta: beta,
+	}
+	csrDotAVX2(&a)
+}
+
+func bsrDot(rowptr, idx []int32, val, x, y []float32, beta float32) {
+	rows := len(rowptr) - 1
+	if !useAVX2FMA || rows <= 0 || len(x) < 8 {
+		bsrDotGeneric(rowptr, idx, val, x, y, beta)
+		return
+	}
+	_ = y[rows-1]
+	_ = idx[:rowptr[rows]]
+	_ = val[:8*rowptr[rows]]
+	a := spmmArgs{
+		rows: rows, rowptr: &rowptr[0], idx: unsafe.SliceData(idx), val: unsafe.SliceData(val),
+		b: &x[0], c: &y[0], beta: beta,
+	}
+	bsrDotAVX2(&a)
 }
 
 func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta float32) {
-	nmDotGeneric(rows, groups, nn, mm, off, val, x, y, beta)
+	stride := groups * nn
+	if !useAVX2FMA || rows <= 0 || 8%nn != 0 || stride < 8 {
+		nmDotGeneric(rows, groups, nn, mm, off, val, x, y, beta)
+		return
+	}
+	_ = y[rows-1]
+	_ = off[rows*stride-1]
+	_ = val[rows*stride-1]
+	a := spmmArgs{
+		rows: rows, off: &off[0], val: &val[0], b: &x[0], c: &y[0], beta: beta,
+		chunks: stride / 8, tail: stride % 8,
+	}
+	for l := range 8 {
+		a.base[l] = int32(l / nn * mm)
+		a.inc[l] = int32(8 / nn * mm)
+	}
+	nmDotAVX2(&a)
+	if a.tail == 0 {
+		return
+	}
+	q0 := 8 * a.chunks
+	for r := 0; r < rows; r++ {
+		vs, os := val[r*stride:(r+1)*stride], off[r*stride:(r+1)*stride]
+		var s float32
+		for q := q0; q < stride; q++ {
+			s += vs[q] * x[q/nn*mm+int(os[q])]
+		}
+		y[r] += s
+	}
 }
