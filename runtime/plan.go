@@ -247,7 +247,7 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 			c.out = append(c.out, &val{})
 			c.used = append(c.used, name != "" && (s.consumed[name] || isOutput[name]))
 		}
-		run, err := en.op.prepare(c)
+		run, err := safePrepare(en.op, c)
 		if err != nil {
 			var ue *UnsupportedError
 			if asUnsupported(err, &ue) {
@@ -304,6 +304,17 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 	return p, nil
 }
 
+// safePrepare calls op.prepare, turning a panic (an op meeting inputs it
+// did not expect, such as a missing required one) into an error.
+func safePrepare(o op, c *pctx) (run runFunc, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			run, err = nil, fmt.Errorf("invalid inputs: %v", r)
+		}
+	}()
+	return o.prepare(c)
+}
+
 // fold runs a node whose inputs are all known when planning and records its
 // outputs as constants of the plan.
 func (p *plan) fold(en *execNode, run runFunc, c *pctx, in, out []int) error {
@@ -320,7 +331,7 @@ func (p *plan) fold(en *execNode, run runFunc, c *pctx, in, out []int) error {
 		}
 	}
 	e := &env{ctx: context.Background(), scratch: make([]float32, c.scratch), threads: p.threads}
-	if err := run(e, ins, outs); err != nil {
+	if err := safeRun(run, e, ins, outs); err != nil {
 		return err
 	}
 	for i, si := range out {
@@ -595,4 +606,13 @@ func view[T any](t *tensor.Tensor) []T {
 		return nil
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/sz)
+}
+
+func safeRun(run runFunc, e *env, in, out []*tensor.Tensor) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return run(e, in, out)
 }

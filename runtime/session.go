@@ -32,8 +32,9 @@ type Session struct {
 	valueInputs map[string]bool
 	threads     int
 
-	mu    sync.Mutex
-	plans []*plan // most recently used first
+	mu     sync.Mutex
+	plans  []*plan    // most recently used first
+	planMu sync.Mutex // serialises planning, so a signature is planned once
 }
 
 // maxPlans bounds the plans a Session keeps (one per input signature).
@@ -189,6 +190,22 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (ma
 	return res, nil
 }
 
+// cachedPlan returns the cached plan for these inputs, or nil.
+func (s *Session) cachedPlan(ins []*tensor.Tensor) *plan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.plans {
+		if p.key.matches(s, ins) {
+			if i > 0 {
+				copy(s.plans[1:i+1], s.plans[:i])
+				s.plans[0] = p
+			}
+			return p
+		}
+	}
+	return nil
+}
+
 func (s *Session) isInput(name string) bool {
 	for _, n := range s.inputNames {
 		if n == name {
@@ -236,18 +253,14 @@ func (s *Session) checkInput(i int, t *tensor.Tensor) error {
 
 // planFor returns the plan for these inputs, making it on first use.
 func (s *Session) planFor(ins []*tensor.Tensor) (*plan, error) {
-	s.mu.Lock()
-	for i, p := range s.plans {
-		if p.key.matches(s, ins) {
-			if i > 0 {
-				copy(s.plans[1:i+1], s.plans[:i])
-				s.plans[0] = p
-			}
-			s.mu.Unlock()
-			return p, nil
-		}
+	if p := s.cachedPlan(ins); p != nil {
+		return p, nil
 	}
-	s.mu.Unlock()
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if p := s.cachedPlan(ins); p != nil {
+		return p, nil
+	}
 	p, err := s.makePlan(ins)
 	if err != nil {
 		return nil, err
@@ -261,8 +274,20 @@ func (s *Session) planFor(ins []*tensor.Tensor) (*plan, error) {
 	return p, nil
 }
 
-// execute runs the plan's steps on an arena from the pool.
-func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// execute runs the plan's steps on an arena from the pool. A panic in an
+// op (a bug, or input contents an op does not check) becomes an error
+// naming the node.
+func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	cur := -1
+	defer func() {
+		if r := recover(); r != nil {
+			name := "planning"
+			if cur >= 0 {
+				name = p.steps[cur].node.node.String()
+			}
+			outs, err = nil, fmt.Errorf("runtime: %s: internal error: %v", name, r)
+		}
+	}()
 	a, _ := p.pool.Get().(*arena)
 	if a == nil {
 		a = p.newArena()
@@ -282,7 +307,7 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Ten
 	for i, si := range p.inputs {
 		a.t[si] = *ins[i]
 	}
-	outs := make([]*tensor.Tensor, len(p.outputs))
+	outs = make([]*tensor.Tensor, len(p.outputs))
 	for i, si := range p.outputs {
 		sl := &p.slots[si]
 		if sl.kind == slotOutput {
@@ -304,10 +329,12 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) ([]*tensor.Ten
 			return nil, err
 		}
 		st := &p.steps[i]
+		cur = i
 		if err := st.run(e, a.ins[i], a.outs[i]); err != nil {
 			return nil, fmt.Errorf("runtime: %s: %w", st.node.node, err)
 		}
 	}
+	cur = -1
 	for i, si := range p.outputs {
 		if outs[i] == nil {
 			// An input, a constant or a view of one: copy it out.

@@ -198,3 +198,33 @@ func TestContextCancel(t *testing.T) {
 
 var _ = proto.String
 var _ = pb.AttributeProto_INT
+
+// TestBadModelsFailCleanly checks that malformed graphs and out-of-range
+// indices give errors, not panics.
+func TestBadModelsFailCleanly(t *testing.T) {
+	g := &graph.Graph{
+		Inputs:  []*graph.Value{{Name: "x", DType: tensor.Float}},
+		Nodes:   []*graph.Node{{OpType: "Conv", Inputs: []string{"x"}, Outputs: []string{"y"}}},
+		Outputs: []*graph.Value{{Name: "y"}},
+	}
+	s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(1, 1, 3, 3)}); err == nil {
+		t.Error("Conv without weights ran")
+	}
+	g = &graph.Graph{
+		Inputs:  []*graph.Value{{Name: "x", DType: tensor.Float}, {Name: "i", DType: tensor.Int64}},
+		Nodes:   []*graph.Node{{OpType: "Gather", Inputs: []string{"x", "i"}, Outputs: []string{"y"}}},
+		Outputs: []*graph.Value{{Name: "y"}},
+	}
+	s, err = New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(3), "i": tensor.FromInt64([]int64{3}, 1)})
+	if err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("err = %v, want an out-of-range error", err)
+	}
+}
