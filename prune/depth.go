@@ -286,7 +286,9 @@ func BypassBlock(m *graph.Model, b Block) error {
 }
 
 // RemoveBlocks removes the K least important blocks of m (or the blocks
-// opt.Blocks names) and edits m in place.
+// opt.Blocks names) and edits m in place; on error m is unchanged. Each
+// candidate is scored on its own (bypassed alone); the K lowest that do
+// not overlap are removed together.
 func RemoveBlocks(ctx context.Context, m *graph.Model, opt DepthOptions) (*DepthReport, error) {
 	blocks, err := FindBlocks(m)
 	if err != nil {
@@ -364,17 +366,24 @@ func RemoveBlocks(ctx context.Context, m *graph.Model, opt DepthOptions) (*Depth
 			return nil, fmt.Errorf("depth pruning: block %s overlaps another chosen block", blocks[i].Name)
 		}
 	}
-	// Bypass in graph order so chains of removed blocks resolve.
+	// Bypass in graph order so chains of removed blocks resolve; on a copy,
+	// so that m is untouched unless the result checks.
 	sort.Ints(chosen)
+	c := m.Clone()
 	repl := map[string]string{}
 	for _, i := range chosen {
-		bypass(m.Graph, blocks[i], repl)
+		bypass(c.Graph, blocks[i], repl)
 		rep.Candidates[i].Removed = true
 	}
-	m.Graph.Prune()
-	if err := m.Graph.Check(); err != nil {
+	c.Graph.Prune()
+	if err := c.Graph.Check(); err != nil {
 		return nil, fmt.Errorf("depth pruning: %w", err)
 	}
+	if _, err := graph.InferShapes(c, nil); err != nil {
+		return nil, fmt.Errorf("depth pruning produced inconsistent shapes: %w", err)
+	}
+	*m.Graph = *c.Graph
+	m.Graph.Invalidate()
 	rep.ParamsAfter = floatParams(m)
 	return rep, nil
 }

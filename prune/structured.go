@@ -81,20 +81,32 @@ func (r *StructuredReport) Declined() []GroupReport {
 // package depgraph, and rewrites m in place into a smaller dense model.
 // Groups the dependency graph declines, excluded groups and groups the
 // criterion cannot score are left whole and reported with the reason.
+//
+// The work is done on a copy: on any error (including cancellation) m is
+// left as it was, and the rewritten graph replaces m's only after it
+// passes graph.Check and shape inference.
 func Structured(ctx context.Context, m *graph.Model, opt StructuredOptions) (*StructuredReport, error) {
 	before := floatParams(m)
-	d, plan, rep, err := planStructured(ctx, m, opt)
+	c := m.Clone()
+	d, plan, rep, err := planStructured(ctx, c, opt)
 	if err != nil {
 		return nil, err
 	}
-	defer depgraph.ReshareIdentities(m, d.folded)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := d.Apply(plan); err != nil {
 		return nil, fmt.Errorf("structured pruning: %w", err)
 	}
-	depgraph.ReshareIdentities(m, d.folded)
+	depgraph.ReshareIdentities(c, d.folded)
+	if err := c.Graph.Check(); err != nil {
+		return nil, fmt.Errorf("structured pruning produced an invalid graph: %w", err)
+	}
+	if _, err := graph.InferShapes(c, nil); err != nil {
+		return nil, fmt.Errorf("structured pruning produced inconsistent shapes: %w", err)
+	}
+	*m.Graph = *c.Graph
+	m.Graph.Invalidate()
 	rep.ParamsBefore, rep.ParamsAfter = before, floatParams(m)
 	return rep, nil
 }
