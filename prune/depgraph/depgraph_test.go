@@ -408,3 +408,46 @@ func TestAttentionHeads(t *testing.T) {
 		}
 	}
 }
+
+func TestPassThroughOps(t *testing.T) {
+	b := newModel(13, "x", 1, 3, 4, 4)
+	b.node("Conv", []string{"x", b.init("w", 6, 3, 1, 1), b.init("cb", 6)}, []string{"c"})
+	b.node("InstanceNormalization", []string{"c", b.init("is", 6), b.init("ib", 6)}, []string{"in"})
+	b.node("PRelu", []string{"in", b.init("slope", 6, 1, 1)}, []string{"pr"})
+	b.node("Pad", []string{"pr", b.ints("pads", 0, 0, 1, 1, 0, 0, 1, 1)}, []string{"pd"})
+	b.node("AveragePool", []string{"pd"}, []string{"ap"}, func(n *graph.Node) { n.SetInts("kernel_shape", []int64{2, 2}) })
+	scales := tensor.FromFloat32([]float32{1, 1, 2, 2}, 4)
+	b.m.Graph.AddInitializer("scales", scales)
+	b.node("Resize", []string{"ap", "", "scales"}, []string{"rs"})
+	b.node("ConvTranspose", []string{"rs", b.init("tw", 6, 4, 2, 2), b.init("tb", 4)}, []string{"ct"}, func(n *graph.Node) { n.SetInts("strides", []int64{2, 2}) })
+	b.node("GlobalAveragePool", []string{"ct"}, []string{"gp"})
+	b.node("Flatten", []string{"gp"}, []string{"f"})
+	b.node("Gemm", []string{"f", b.init("g1", 4, 7), b.init("g1b", 7)}, []string{"h"})
+	b.node("Relu", []string{"h"}, []string{"hr"})
+	b.node("Gemm", []string{"hr", b.init("g2", 7, 3)}, []string{"y"})
+	m := b.output("y")
+	d := mustBuild(t, m)
+	want := map[string][]string{
+		"Conv_c":           {"w[0]", "cb[0]", "is[0]", "ib[0]", "slope[0]", "tw[0]"},
+		"ConvTranspose_ct": {"tw[1]", "tb[0]", "g1[0]"},
+		"Gemm_h":           {"g1[1]", "g1b[0]", "g2[0]"},
+	}
+	for name, members := range want {
+		g := groupOf(t, d, name)
+		if g.Declined != "" {
+			t.Errorf("%s declined: %s", name, g.Declined)
+		}
+		for _, mem := range members {
+			var tn string
+			var ax int
+			i := strings.IndexByte(mem, '[')
+			tn, ax = mem[:i], int(mem[i+1]-'0')
+			if member(g, tn, ax) == nil {
+				t.Errorf("%s has no member %s", name, mem)
+			}
+		}
+	}
+	checkZeroEqualsApply(t, m, func(d *Graph) Plan {
+		return Plan{d.Group("Conv_c").ID: {0, 4}, d.Group("ConvTranspose_ct").ID: {2}, d.Group("Gemm_h").ID: {1, 2, 6}}
+	}, 1, 3, 4, 4)
+}
