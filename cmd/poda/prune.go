@@ -49,6 +49,7 @@ type pruneFlags struct {
 	train       trainFlags
 	schedule    string
 	rounds      int
+	ramp        float64
 	distill     bool
 	teacher     string
 	alpha       float64
@@ -105,6 +106,7 @@ smaller (--dense-storage opts out).`,
 			f.data.register(fs, "test")
 			f.train.register(fs, 0)
 			fs.StringVar(&f.schedule, "schedule", "gradual", "`gradual|oneshot|iterative` when pruning happens during fine-tuning")
+			fs.Float64Var(&f.ramp, "ramp", 0.7, "gradual: fraction `F` of the budget over which sparsity rises")
 			fs.IntVar(&f.rounds, "rounds", 3, "`K` prune/fine-tune rounds for --schedule iterative")
 			fs.BoolVar(&f.distill, "distill", false, "distil from the model before pruning")
 			fs.StringVar(&f.teacher, "teacher", "", "distil from the teacher `MODEL` (implies --distill)")
@@ -203,7 +205,7 @@ func pruneModel(ctx context.Context, f *pruneFlags, m *graph.Model, name string,
 		}
 	}
 	for i, st := range stages {
-		opt := recovery.Options{Pruner: st.pruner, Schedule: sched, Rounds: f.rounds, Rewind: f.rewind,
+		opt := recovery.Options{Pruner: st.pruner, Schedule: sched, Rounds: f.rounds, Ramp: f.ramp, Rewind: f.rewind,
 			Distill: f.distill || teacher != nil, Teacher: teacher, Alpha: f.alpha, Temperature: f.temperature}
 		if opt.Distill && opt.Teacher == nil {
 			opt.Teacher = dense
