@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/podaml/poda/graph"
 )
@@ -23,6 +24,11 @@ type poolOp struct {
 	n, c, h, w int
 	win        window
 	arg        []int32 // MaxPool: input offset (within the plane) of each maximum
+
+	// the call in progress, for runChunk
+	fwd     bool
+	in, out []*value
+	wg      sync.WaitGroup
 }
 
 func newPool(n *graph.Node, _ int64) (op, error) {
@@ -66,10 +72,10 @@ func (o *poolOp) plan(in, out []*value) error {
 }
 
 // maxPool2x2 is the common MaxPool 2×2, stride 2, no padding or dilation.
-func (o *poolOp) maxPool2x2(x, y []float32) {
+func (o *poolOp) maxPool2x2(x, y []float32, p0, p1 int) {
 	wn := &o.win
 	hw, P := o.h*o.w, wn.oh*wn.ow
-	for pl := 0; pl < o.n*o.c; pl++ {
+	for pl := p0; pl < p1; pl++ {
 		src := x[pl*hw : (pl+1)*hw]
 		dst := y[pl*P : (pl+1)*P]
 		arg := o.arg[pl*P : (pl+1)*P]
@@ -97,16 +103,39 @@ func (o *poolOp) maxPool2x2(x, y []float32) {
 }
 
 func (o *poolOp) forward(_ *Program, in, out []*value, _ bool) {
-	x, y := in[0].data, out[0].data
+	o.fwd, o.in, o.out = true, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+}
+
+func (o *poolOp) backward(_ *Program, in, out []*value) {
+	if in[0].grad == nil {
+		return
+	}
+	o.fwd, o.in, o.out = false, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+}
+
+func (o *poolOp) runChunk(c int) {
+	p0, p1 := chunkRange(c, o.n*o.c)
+	if o.fwd {
+		o.forwardPlanes(o.in[0].data, o.out[0].data, p0, p1)
+	} else {
+		o.backwardPlanes(o.in[0].grad, o.out[0].grad, p0, p1)
+	}
+}
+
+func (o *poolOp) forwardPlanes(x, y []float32, p0, p1 int) {
 	wn := &o.win
 	if o.max && wn.kh == 2 && wn.kw == 2 && wn.sh == 2 && wn.sw == 2 && wn.dh == 1 && wn.dw == 1 &&
 		wn.pt == 0 && wn.pl == 0 && 2*wn.oh <= o.h && 2*wn.ow <= o.w {
-		o.maxPool2x2(x, y)
+		o.maxPool2x2(x, y, p0, p1)
 		return
 	}
 	hw := o.h * o.w
 	P := wn.oh * wn.ow
-	for pl := 0; pl < o.n*o.c; pl++ {
+	for pl := p0; pl < p1; pl++ {
 		src := x[pl*hw : (pl+1)*hw]
 		dst := y[pl*P : (pl+1)*P]
 		for oy := 0; oy < wn.oh; oy++ {
@@ -170,15 +199,11 @@ func (o *poolOp) divisor(oy, ox, valid int) int {
 	return max(1, ((y1-y0+wn.dh-1)/wn.dh)*((x1-x0+wn.dw-1)/wn.dw))
 }
 
-func (o *poolOp) backward(_ *Program, in, out []*value) {
-	dx, dy := in[0].grad, out[0].grad
-	if dx == nil {
-		return
-	}
+func (o *poolOp) backwardPlanes(dx, dy []float32, p0, p1 int) {
 	wn := &o.win
 	hw := o.h * o.w
 	P := wn.oh * wn.ow
-	for pl := 0; pl < o.n*o.c; pl++ {
+	for pl := p0; pl < p1; pl++ {
 		d := dx[pl*hw : (pl+1)*hw]
 		g := dy[pl*P : (pl+1)*P]
 		if o.max {
