@@ -375,3 +375,25 @@ func TestGradPadPow(t *testing.T) {
 		_ = r
 	})
 }
+
+// TestCastOfActivations: an integer value computed from activations is
+// recomputed every step, not frozen at plan time.
+func TestCastOfActivations(t *testing.T) {
+	m := model([]*graph.Node{
+		node("Cast", []string{"x"}, []string{"i"}, "to", int(tensor.Int64)),
+		node("Cast", []string{"i"}, []string{"y"}, "to", int(tensor.Float)),
+	}, nil, "y")
+	p, err := Compile(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []float32{1.7, -2.2} {
+		out, err := p.Forward(tensor.FromFloat32([]float32{v, 2 * v}, 1, 2), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.F32[0] != float32(int(v)) || out.F32[1] != float32(int(2*v)) {
+			t.Errorf("Cast round trip of %v: %v", v, out.F32)
+		}
+	}
+}

@@ -215,7 +215,6 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 		}
 		s := &step{node: n, op: o}
 		fixed := true
-		allIntOut := true
 		for _, name := range n.Inputs {
 			if name == "" {
 				s.in = append(s.in, nil)
@@ -243,13 +242,12 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 				continue
 			}
 			v := &value{name: name, dtype: dts[i]}
-			if v.isFloat() {
-				allIntOut = false
-			}
 			p.values[name] = v
 			s.out = append(s.out, v)
 		}
-		s.fixed = fixed || allIntOut
+		// Steps whose inputs are all fixed (shape arithmetic, constants,
+		// frozen weights only) run once per plan.
+		s.fixed = fixed
 		for _, v := range s.out {
 			if v == nil {
 				continue
