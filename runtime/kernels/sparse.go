@@ -281,25 +281,32 @@ func checkSparseEpilogue(ep *Epilogue, rows, cols int) *Epilogue {
 
 // transposeInto writes the transpose of the r×c matrix src (stride lds)
 // into dst (c×r, stride ldd): dst[j*ldd+i] = src[i*lds+j] + beta·dst[…],
-// with beta == 0 overwriting. It walks 8×8 tiles so that both sides stay
-// in cache.
+// with beta == 0 overwriting. Whole 8×8 tiles go through transposeTiles
+// (AVX2 on amd64), the edges through transposeEdge.
 func transposeInto(dst []float32, ldd int, src []float32, lds, r, c int, beta float32) {
-	const t = 8
-	for i0 := 0; i0 < r; i0 += t {
-		i1 := min(i0+t, r)
-		for j0 := 0; j0 < c; j0 += t {
-			j1 := min(j0+t, c)
-			for j := j0; j < j1; j++ {
-				d := dst[j*ldd+i0 : j*ldd+i1]
-				if beta == 0 {
-					for i := range d {
-						d[i] = src[(i0+i)*lds+j]
-					}
-				} else {
-					for i := range d {
-						d[i] = beta*d[i] + src[(i0+i)*lds+j]
-					}
-				}
+	rt, ct := transposeTiles(dst, ldd, src, lds, r, c, beta)
+	if rt == 0 || ct == 0 {
+		transposeEdge(dst, ldd, src, lds, 0, r, 0, c, beta)
+		return
+	}
+	transposeEdge(dst, ldd, src, lds, 0, rt, ct, c, beta) // right edge
+	transposeEdge(dst, ldd, src, lds, rt, r, 0, c, beta)  // bottom rows
+}
+
+// transposeEdge transposes rows [i0, i1) × columns [j0, j1) of src.
+func transposeEdge(dst []float32, ldd int, src []float32, lds, i0, i1, j0, j1 int, beta float32) {
+	for j := j0; j < j1; j++ {
+		if i0 >= i1 {
+			return
+		}
+		d := dst[j*ldd+i0 : j*ldd+i1]
+		if beta == 0 {
+			for i := range d {
+				d[i] = src[(i0+i)*lds+j]
+			}
+		} else {
+			for i := range d {
+				d[i] = beta*d[i] + src[(i0+i)*lds+j]
 			}
 		}
 	}
