@@ -2,7 +2,6 @@ package prune
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -42,10 +41,17 @@ func TestStructuredValid(t *testing.T) {
 func TestStructuredEquivalence(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range structuredFixtures {
-		for _, crit := range []GroupCriterion{GroupL2{}, GroupRandom{Seed: 7}} {
-			t.Run(fmt.Sprintf("%s/%T", name, crit), func(t *testing.T) {
+		for _, v := range []struct {
+			name string
+			opt  StructuredOptions
+		}{
+			{"l2", StructuredOptions{Ratio: 0.5, Criterion: GroupL2{}}},
+			{"random", StructuredOptions{Ratio: 0.5, Criterion: GroupRandom{Seed: 7}}},
+			{"bn-global-round8", StructuredOptions{Ratio: 0.5, Global: true, RoundTo: 8, Criterion: GroupBNScale{Fallback: GroupL1{}}}},
+		} {
+			t.Run(name+"/"+v.name, func(t *testing.T) {
 				m0, x := structuredFixture(t, name)
-				opt := StructuredOptions{Ratio: 0.5, Criterion: crit}
+				opt := v.opt
 				mz := m0.Clone()
 				d, plan, _, err := PlanStructured(ctx, mz, opt)
 				if err != nil {
