@@ -303,7 +303,7 @@ func TestDeclineReasons(t *testing.T) {
 		{"add of the graph input", func(b *mb) {
 			b.node("Add", []string{"c", "x"}, []string{"a"})
 			b.node("Conv", []string{"a", b.init("w2", 2, 4, 1, 1)}, []string{"y"})
-		}, `operand "x" has the full channel axis`},
+		}, `operand "x" (a graph input) has the full channel axis`},
 		{"shared weight", func(b *mb) {
 			b.node("Conv", []string{"c", b.init("w2", 2, 4, 1, 1)}, []string{"y1"})
 			b.node("ReduceSum", []string{"w2"}, []string{"s"}, attr("keepdims", 0))

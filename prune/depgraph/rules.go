@@ -429,8 +429,10 @@ func binaryRule(b *builder, n *graph.Node) {
 		if !b.perChannelConst(n, in, outRank, axis, first.atoms, role) {
 			if b.g.Initializer(in) != nil {
 				b.block(first.atoms, "%s: initializer operand %q cannot be sliced per channel", n, in)
+			} else if pr := b.g.Producer(in); pr != nil {
+				b.block(first.atoms, "%s: operand %q (output of %s) has the full channel axis but carries no prunable channels", n, in, pr)
 			} else {
-				b.block(first.atoms, "%s: operand %q has the full channel axis but carries no prunable channels (a graph input or an untracked value)", n, in)
+				b.block(first.atoms, "%s: operand %q (a graph input) has the full channel axis", n, in)
 			}
 		}
 	}
