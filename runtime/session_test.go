@@ -163,6 +163,9 @@ func TestConcurrentRuns(t *testing.T) {
 // its outputs: the result map (header and bucket), the slice of output
 // pointers, and per output its header, shape and data.
 func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	s, err := New(tinyModel(), Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
