@@ -28,6 +28,7 @@ type spmmArgs struct {
 	tail   int      // NM dot: values per row after the chunks (left to Go)
 	base   [8]int32 // NM dot: column of each lane in the first chunk
 	inc    [8]int32 // NM dot: added to base after each chunk
+	vskip  int      // NM MulDense: values to skip from the end of one row's groups to the next row's
 }
 
 // spMaskTable[8-w:16-w] is the mask of the first w lanes.
@@ -121,15 +122,39 @@ func nmMulDense(rows, groups, nn, mm int, off []uint8, val, b []float32, ldb int
 		nmMulDenseGeneric(rows, groups, nn, mm, off, val, b, ldb, c, ldc, n, beta)
 		return
 	}
+	stride := groups * nn
 	_ = c[(rows-1)*ldc+n-1]
-	_ = off[rows*groups*nn-1]
-	_ = val[rows*groups*nn-1]
-	a := spmmArgs{
-		rows: rows, off: &off[0], val: &val[0],
-		ldb: 4 * ldb, ldc: 4 * ldc, beta: beta,
-		groups: groups, gstep: 4 * mm * ldb,
+	_ = off[rows*stride-1]
+	_ = val[rows*stride-1]
+	a := spmmArgs{rows: rows, ldb: 4 * ldb, ldc: 4 * ldc, gstep: 4 * mm * ldb}
+	// Blocks of about 64 rows of B (16 KiB for a 64-column panel) stay in
+	// L1 while every row of W uses them; C is reloaded once per block.
+	kg := max(1, 64/mm)
+	for j0 := 0; j0 < n; j0 += 64 {
+		w := min(64, n-j0)
+		nv := (w + 7) / 8
+		a.mask = &spMaskTable[8-(w-8*(nv-1))]
+		for g0 := 0; g0 < groups; g0 += kg {
+			gb := min(kg, groups-g0)
+			a.groups, a.vskip = gb, stride-gb*nn
+			a.off, a.val = &off[g0*nn], &val[g0*nn]
+			a.b, a.c = &b[g0*mm*ldb+j0], &c[j0]
+			a.beta = beta
+			if g0 > 0 {
+				a.beta = 1
+			}
+			switch kind {
+			case spmmNM1:
+				spmmNM1AVX2(nv, &a)
+			case spmmNM2:
+				spmmNM2AVX2(nv, &a)
+			case spmmNM4:
+				spmmNM4AVX2(nv, &a)
+			case spmmNM8:
+				spmmNM8AVX2(nv, &a)
+			}
+		}
 	}
-	spmmColumns(&a, b, c, n, kind)
 }
 
 // csrDotAVX2 is csrDotGeneric: for each row r,

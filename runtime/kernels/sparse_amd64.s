@@ -1593,6 +1593,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
@@ -1647,6 +1651,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	MOVL 96(R14), AX
@@ -1707,6 +1715,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -1773,6 +1785,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -1840,6 +1856,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -1907,6 +1927,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -1978,6 +2002,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2053,6 +2081,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2123,6 +2155,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
@@ -2184,6 +2220,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	MOVL 96(R14), AX
@@ -2252,6 +2292,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -2327,6 +2371,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -2404,6 +2452,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2482,6 +2534,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2565,6 +2621,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2653,6 +2713,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -2735,6 +2799,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
@@ -2810,6 +2878,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	MOVL 96(R14), AX
@@ -2894,6 +2966,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -2987,6 +3063,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -3084,6 +3164,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -3184,6 +3268,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -3291,6 +3379,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -3405,6 +3497,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -3511,6 +3607,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
@@ -3614,6 +3714,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	MOVL 96(R14), AX
@@ -3730,6 +3834,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -3859,6 +3967,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y6, Y2, Y2
@@ -3996,6 +4108,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -4140,6 +4256,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -4295,6 +4415,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store
@@ -4461,6 +4585,10 @@ group:
 	DECQ DX
 	JMP group
 rowdone:
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
 	MOVL 96(R14), AX
 	ANDL $0x7fffffff, AX
 	JZ store

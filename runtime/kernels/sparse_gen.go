@@ -40,6 +40,7 @@ const (
 	offTail   = 112
 	offBase   = 120
 	offInc    = 152
+	offVskip  = 184
 )
 
 var nmNs = []int{1, 2, 4, 8}
@@ -53,12 +54,12 @@ func main() {
 	fmt.Fprintf(&g, `func init() {
 	var a spmmArgs
 	if unsafe.Offsetof(a.rowptr) != %d || unsafe.Offsetof(a.val) != %d || unsafe.Offsetof(a.mask) != %d ||
-		unsafe.Offsetof(a.beta) != %d || unsafe.Offsetof(a.base) != %d || unsafe.Offsetof(a.inc) != %d {
+		unsafe.Offsetof(a.beta) != %d || unsafe.Offsetof(a.base) != %d || unsafe.Offsetof(a.inc) != %d || unsafe.Offsetof(a.vskip) != %d {
 		panic("kernels: spmmArgs layout does not match sparse_amd64.s; run go generate")
 	}
 }
 
-`, offRowptr, offVal, offMask, offBeta, offBase, offInc)
+`, offRowptr, offVal, offMask, offBeta, offBase, offInc, offVskip)
 
 	type variant struct {
 		name, format string
@@ -288,6 +289,12 @@ func genMul(s *bytes.Buffer, name, format string, n, nv int) {
 		p("JMP group")
 	}
 	label("rowdone")
+	if format == "nm" {
+		p("MOVQ %d(R14), AX", offVskip)
+		p("ADDQ AX, R10")
+		p("SHLQ $2, AX")
+		p("ADDQ AX, R11")
+	}
 	if two {
 		for i := 0; i < nv; i++ {
 			p("VADDPS Y%d, Y%d, Y%d", i+4, i, i)
