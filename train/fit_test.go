@@ -238,6 +238,9 @@ func smallNetPruned() *graph.Model {
 }
 
 func TestTrainingStepDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	m := smallNet(2)
 	p, err := Compile(m, Options{Seed: 1})
 	if err != nil {
@@ -300,6 +303,9 @@ func TestFitDistillation(t *testing.T) {
 // TestFitSteadyStateAllocations compares the allocations of a short and a
 // long Fit: the difference, per extra step, must be (almost) nothing.
 func TestFitSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	ds := blobs(8192, 9) // 256 batches: one epoch
 	mallocs := func(steps int) uint64 {
 		m := smallNet(3)
