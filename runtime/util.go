@@ -189,15 +189,27 @@ func parallelChunks[J any](t, n int, j J, f func(j J, t, lo, hi int)) {
 		return
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var panicked any
 	wg.Add(t - 1)
 	for i := 1; i < t; i++ {
 		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					panicked = r
+					mu.Unlock()
+				}
+				wg.Done()
+			}()
 			f(j, i, n*i/t, n*(i+1)/t)
-			wg.Done()
 		}()
 	}
 	f(j, 0, 0, n/t)
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked) // on the caller's goroutine, where Run recovers it
+	}
 }
 
 // ints64 returns the contents of an int64 or int32 tensor as int64s.
