@@ -165,7 +165,8 @@ func nmMulDense(rows, groups, nn, mm int, off []uint8, val, b []float32, ldb int
 //	}
 //	y[r] = s + beta*y[r] // y[r] = s if beta == 0
 //
-// with x in a.b and y in a.c, gathering 16 values of x at a time.
+// with x in a.b and y in a.c, four values at a time in four scalar
+// chains (on Zen 3 this beats VGATHERDPS by 2×).
 //
 //go:noescape
 func csrDotAVX2(a *spmmArgs)
@@ -231,6 +232,31 @@ func bsrDot(rowptr, idx []int32, val, x, y []float32, beta float32) {
 	bsrDotAVX2(&a)
 }
 
+// nmDotPermAVX2 is nmDotGeneric over the first 8·chunks values of each
+// row for M = 2N (1:2, 2:4, 4:8), where 8 values cover 16 columns: their
+// x values are picked from two 8-lane loads with VPERMPS (no gather). Rows
+// advance by 8·chunks + vskip values; it is
+//
+//	for r := 0; r < rows; r++ {
+//		var s float32
+//		for q := 0; q < 8*chunks; q++ {
+//			i := r*(8*chunks+vskip) + q
+//			s += val[i] * x[q/8*16 + (base[q%8]+off[i])%8 + q%8/4*8]
+//		}
+//		y[r] = s + beta*y[r] // y[r] = s if beta == 0
+//	}
+//
+//go:noescape
+func nmDotPermAVX2(a *spmmArgs)
+
+// nmDot24AVX2 is nmDotPermAVX2 for 2:4 (base = [0 0 4 4 8 8 12 12]),
+// with in-lane permutes: x[0:4]|x[8:12] and x[4:8]|x[12:16] are each
+// permuted by the offsets (VPERMILPS) and blended, so the loop has no
+// cross-lane shuffle.
+//
+//go:noescape
+func nmDot24AVX2(a *spmmArgs)
+
 func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta float32) {
 	stride := groups * nn
 	if !useAVX2FMA || rows <= 0 || 8%nn != 0 || stride < 8 {
@@ -240,25 +266,33 @@ func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta floa
 	_ = y[rows-1]
 	_ = off[rows*stride-1]
 	_ = val[rows*stride-1]
-	a := spmmArgs{
-		rows: rows, off: &off[0], val: &val[0], b: &x[0], c: &y[0], beta: beta,
-		chunks: stride / 8, tail: stride % 8,
-	}
+	a := spmmArgs{rows: rows, off: &off[0], val: &val[0], b: &x[0], c: &y[0], beta: beta}
 	for l := range 8 {
 		a.base[l] = int32(l / nn * mm)
 		a.inc[l] = int32(8 / nn * mm)
 	}
-	nmDotAVX2(&a)
-	if a.tail == 0 {
-		return
-	}
-	q0 := 8 * a.chunks
-	for r := 0; r < rows; r++ {
-		vs, os := val[r*stride:(r+1)*stride], off[r*stride:(r+1)*stride]
-		var s float32
-		for q := q0; q < stride; q++ {
-			s += vs[q] * x[q/nn*mm+int(os[q])]
+	if mm == 2*nn {
+		// 8 values span 16 columns; stop before a chunk would read past x.
+		a.chunks = min(stride/8, len(x)/16)
+		a.vskip = stride - 8*a.chunks
+		if nn == 2 {
+			nmDot24AVX2(&a)
+		} else {
+			nmDotPermAVX2(&a)
 		}
-		y[r] += s
+	} else {
+		a.chunks = stride / 8
+		a.tail = stride % 8
+		nmDotAVX2(&a)
+	}
+	if q0 := 8 * a.chunks; q0 < stride {
+		for r := 0; r < rows; r++ {
+			vs, os := val[r*stride:(r+1)*stride], off[r*stride:(r+1)*stride]
+			var s float32
+			for q := q0; q < stride; q++ {
+				s += vs[q] * x[q/nn*mm+int(os[q])]
+			}
+			y[r] += s
+		}
 	}
 }

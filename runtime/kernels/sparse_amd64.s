@@ -4653,53 +4653,46 @@ row:
 	MOVLQSX (R9), CX
 	MOVLQSX 4(R9), DX
 	ADDQ    $4, R9
-	VXORPS  Y0, Y0, Y0
-	VXORPS  Y1, Y1, Y1
+	VXORPS  X0, X0, X0
+	VXORPS  X1, X1, X1
+	VXORPS  X2, X2, X2
+	VXORPS  X3, X3, X3
 
-g16:
-	LEAQ        16(CX), AX
+q4:
+	LEAQ        4(CX), AX
 	CMPQ        AX, DX
-	JG          g8
-	VMOVDQU     (R10)(CX*4), Y2
-	VMOVDQU     32(R10)(CX*4), Y3
-	VPCMPEQD    Y4, Y4, Y4
-	VPCMPEQD    Y5, Y5, Y5
-	VXORPS      Y6, Y6, Y6
-	VXORPS      Y7, Y7, Y7
-	VGATHERDPS  Y4, (R12)(Y2*4), Y6
-	VGATHERDPS  Y5, (R12)(Y3*4), Y7
-	VFMADD231PS (R11)(CX*4), Y6, Y0
-	VFMADD231PS 32(R11)(CX*4), Y7, Y1
-	ADDQ        $16, CX
-	JMP         g16
+	JG          q1
+	MOVLQSX     (R10)(CX*4), AX
+	MOVLQSX     4(R10)(CX*4), BX
+	MOVLQSX     8(R10)(CX*4), R13
+	MOVLQSX     12(R10)(CX*4), SI
+	VMOVSS      (R12)(AX*4), X4
+	VMOVSS      (R12)(BX*4), X5
+	VMOVSS      (R12)(R13*4), X6
+	VMOVSS      (R12)(SI*4), X7
+	VFMADD231SS (R11)(CX*4), X4, X0
+	VFMADD231SS 4(R11)(CX*4), X5, X1
+	VFMADD231SS 8(R11)(CX*4), X6, X2
+	VFMADD231SS 12(R11)(CX*4), X7, X3
+	ADDQ        $4, CX
+	JMP         q4
 
-g8:
-	LEAQ        8(CX), AX
-	CMPQ        AX, DX
-	JG          reduce
-	VMOVDQU     (R10)(CX*4), Y2
-	VPCMPEQD    Y4, Y4, Y4
-	VXORPS      Y6, Y6, Y6
-	VGATHERDPS  Y4, (R12)(Y2*4), Y6
-	VFMADD231PS (R11)(CX*4), Y6, Y0
-	ADDQ        $8, CX
+q1:
+	CMPQ        CX, DX
+	JGE         reduce
+	MOVLQSX     (R10)(CX*4), AX
+	VMOVSS      (R12)(AX*4), X4
+	VFMADD231SS (R11)(CX*4), X4, X0
+	INCQ        CX
+	JMP         q1
 
 reduce:
-	HSUM01
-
-tail:
-	CMPQ        CX, DX
-	JGE         store
-	MOVLQSX     (R10)(CX*4), AX
-	VMOVSS      (R12)(AX*4), X1
-	VFMADD231SS (R11)(CX*4), X1, X0
-	INCQ        CX
-	JMP         tail
-
-store:
+	VADDSS X1, X0, X0
+	VADDSS X3, X2, X2
+	VADDSS X2, X0, X0
 	STOREDOT(stored)
-	DECQ R8
-	JNZ  row
+	DECQ   R8
+	JNZ    row
 
 done:
 	VZEROUPPER
@@ -4817,6 +4810,142 @@ reduce:
 	HSUM01
 	STOREDOT(stored)
 	MOVQ 112(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
+	DECQ R8
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+// func nmDotPermAVX2(a *spmmArgs)
+TEXT ·nmDotPermAVX2(SB), NOSPLIT, $0-8
+	MOVQ    a+0(FP), R14
+	MOVQ    0(R14), R8
+	MOVQ    24(R14), R10
+	MOVQ    32(R14), R11
+	MOVQ    40(R14), R12
+	MOVQ    56(R14), DI
+	VMOVDQU 120(R14), Y5
+	TESTQ   R8, R8
+	JZ      done
+
+row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   R12, BX
+	MOVQ   104(R14), CX
+
+c2:
+	CMPQ        CX, $2
+	JL          c1
+	VPMOVZXBD   (R10), Y2
+	VPMOVZXBD   8(R10), Y6
+	VPADDD      Y5, Y2, Y2
+	VPADDD      Y5, Y6, Y6
+	VPERMPS     (BX), Y2, Y3
+	VPERMPS     32(BX), Y2, Y4
+	VPERMPS     64(BX), Y6, Y7
+	VPERMPS     96(BX), Y6, Y8
+	VBLENDPS    $0xF0, Y4, Y3, Y3
+	VBLENDPS    $0xF0, Y8, Y7, Y7
+	VFMADD231PS (R11), Y3, Y0
+	VFMADD231PS 32(R11), Y7, Y1
+	ADDQ        $16, R10
+	ADDQ        $64, R11
+	ADDQ        $128, BX
+	SUBQ        $2, CX
+	JMP         c2
+
+c1:
+	TESTQ       CX, CX
+	JZ          reduce
+	VPMOVZXBD   (R10), Y2
+	VPADDD      Y5, Y2, Y2
+	VPERMPS     (BX), Y2, Y3
+	VPERMPS     32(BX), Y2, Y4
+	VBLENDPS    $0xF0, Y4, Y3, Y3
+	VFMADD231PS (R11), Y3, Y0
+	ADDQ        $8, R10
+	ADDQ        $32, R11
+
+reduce:
+	HSUM01
+	STOREDOT(stored)
+	MOVQ 184(R14), AX
+	ADDQ AX, R10
+	SHLQ $2, AX
+	ADDQ AX, R11
+	DECQ R8
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+// func nmDot24AVX2(a *spmmArgs)
+TEXT ·nmDot24AVX2(SB), NOSPLIT, $0-8
+	MOVQ  a+0(FP), R14
+	MOVQ  0(R14), R8
+	MOVQ  24(R14), R10
+	MOVQ  32(R14), R11
+	MOVQ  40(R14), R12
+	MOVQ  56(R14), DI
+	TESTQ R8, R8
+	JZ    done
+
+row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   R12, BX
+	MOVQ   104(R14), CX
+
+c2:
+	CMPQ        CX, $2
+	JL          c1
+	VPMOVZXBD   (R10), Y2
+	VPMOVZXBD   8(R10), Y6
+	VMOVUPS     (BX), X3
+	VINSERTF128 $1, 32(BX), Y3, Y3
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $1, 48(BX), Y4, Y4
+	VMOVUPS     64(BX), X7
+	VINSERTF128 $1, 96(BX), Y7, Y7
+	VMOVUPS     80(BX), X8
+	VINSERTF128 $1, 112(BX), Y8, Y8
+	VPERMILPS   Y2, Y3, Y3
+	VPERMILPS   Y2, Y4, Y4
+	VPERMILPS   Y6, Y7, Y7
+	VPERMILPS   Y6, Y8, Y8
+	VBLENDPS    $0xCC, Y4, Y3, Y3
+	VBLENDPS    $0xCC, Y8, Y7, Y7
+	VFMADD231PS (R11), Y3, Y0
+	VFMADD231PS 32(R11), Y7, Y1
+	ADDQ        $16, R10
+	ADDQ        $64, R11
+	ADDQ        $128, BX
+	SUBQ        $2, CX
+	JMP         c2
+
+c1:
+	TESTQ       CX, CX
+	JZ          reduce
+	VPMOVZXBD   (R10), Y2
+	VMOVUPS     (BX), X3
+	VINSERTF128 $1, 32(BX), Y3, Y3
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $1, 48(BX), Y4, Y4
+	VPERMILPS   Y2, Y3, Y3
+	VPERMILPS   Y2, Y4, Y4
+	VBLENDPS    $0xCC, Y4, Y3, Y3
+	VFMADD231PS (R11), Y3, Y0
+	ADDQ        $8, R10
+	ADDQ        $32, R11
+
+reduce:
+	HSUM01
+	STOREDOT(stored)
+	MOVQ 184(R14), AX
 	ADDQ AX, R10
 	SHLQ $2, AX
 	ADDQ AX, R11
