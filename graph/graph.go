@@ -439,18 +439,6 @@ func (g *Graph) Check() error {
 			return fmt.Errorf("initializer %q has shape %v and %d elements", t.Name, t.Shape, len(t.F32)+len(t.I64))
 		}
 	}
-	outer := map[string]bool{}
-	for _, n := range g.Nodes {
-		if n.HasSubgraph() {
-			// Subgraphs may read any value of the enclosing scope.
-			for _, m := range g.Nodes {
-				for _, o := range m.Outputs {
-					outer[o] = true
-				}
-			}
-			break
-		}
-	}
 	for _, n := range g.Nodes {
 		for _, in := range n.Inputs {
 			if in != "" && !defined[in] {

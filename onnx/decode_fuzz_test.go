@@ -49,6 +49,26 @@ func decodeSeeds() [][]byte {
 	typed.Graph.Initializer = append(typed.Graph.Initializer, &pb.TensorProto{Name: proto.String("i32"), DataType: proto.Int32(6), Dims: []int64{2}, Int32Data: []int32{1, -1}})
 	typed.Graph.Initializer = append(typed.Graph.Initializer, &pb.TensorProto{Name: proto.String("c64"), DataType: proto.Int32(14), Dims: []int64{1}, FloatData: []float32{1, 2}})
 	add(typed)
+	edge := onnx.GemmModel()
+	edge.Graph.Initializer = append(edge.Graph.Initializer,
+		&pb.TensorProto{Name: proto.String("empty"), DataType: proto.Int32(1), Dims: []int64{0, 3}},
+		&pb.TensorProto{Name: proto.String("scalar"), DataType: proto.Int32(7), Int64Data: []int64{-5}},
+		&pb.TensorProto{Name: proto.String("emptystr"), DataType: proto.Int32(8), Dims: []int64{0}},
+		&pb.TensorProto{Name: proto.String("u64"), DataType: proto.Int32(13), Dims: []int64{2}, Uint64Data: []uint64{1, 1 << 63}},
+		&pb.TensorProto{Name: proto.String("c128"), DataType: proto.Int32(15), Dims: []int64{1}, DoubleData: []float64{1, 2}},
+		&pb.TensorProto{Name: proto.String("f16"), DataType: proto.Int32(10), Dims: []int64{2}, Int32Data: []int32{0x3c00, 0xffff}})
+	edge.Graph.SparseInitializer = append(edge.Graph.SparseInitializer,
+		&pb.SparseTensorProto{Values: &pb.TensorProto{Name: proto.String("sp0"), DataType: proto.Int32(1), Dims: []int64{0}},
+			Indices: &pb.TensorProto{DataType: proto.Int32(7), Dims: []int64{0}}, Dims: []int64{4}},
+		&pb.SparseTensorProto{Values: &pb.TensorProto{Name: proto.String("spscalar"), DataType: proto.Int32(1), Dims: []int64{1}, FloatData: []float32{3}},
+			Indices: &pb.TensorProto{DataType: proto.Int32(7), Dims: []int64{1, 0}}},
+	)
+	add(edge)
+	sparseInt := onnx.GemmModel()
+	sparseInt.Graph.SparseInitializer = append(sparseInt.Graph.SparseInitializer,
+		&pb.SparseTensorProto{Values: &pb.TensorProto{Name: proto.String("spi64"), DataType: proto.Int32(7), Dims: []int64{1}, Int64Data: []int64{3}},
+			Indices: &pb.TensorProto{DataType: proto.Int32(7), Dims: []int64{1}, Int64Data: []int64{2}}, Dims: []int64{4}})
+	add(sparseInt)
 	seeds = append(seeds, onnx.NestBytes(3), onnx.NestBytes(300), nil, []byte{0x08, 0x08})
 	return seeds
 }
@@ -91,13 +111,66 @@ func FuzzONNXDecode(f *testing.F) {
 		if _, err := onnx.Decode(b, "again.onnx", fuzzLimits); err != nil {
 			t.Fatalf("re-encoded model is refused: %v", err)
 		}
+		// Nothing it holds is larger than the budget allowed.
+		var total int64
+		onnx.ForEachTensor(m, func(where string, t *pb.TensorProto) bool {
+			total += int64(len(t.RawData)) + 4*int64(len(t.FloatData)+len(t.Int32Data)) +
+				8*int64(len(t.Int64Data)+len(t.DoubleData)+len(t.Uint64Data))
+			return true
+		})
+		if total > fuzzLimits.MaxTotalBytes {
+			t.Fatalf("accepted %d bytes of tensor data, over the %d budget", total, fuzzLimits.MaxTotalBytes)
+		}
 		g, err := graph.FromProto(m)
 		if err != nil {
 			return
 		}
-		if _, err := g.Encode(); err != nil {
+		enc, err := g.Encode()
+		if err != nil {
 			return
+		}
+		if _, err := onnx.Decode(enc, "ir.onnx", fuzzLimits); err != nil {
+			t.Fatalf("the IR encodes an accepted model into one that is refused: %v", err)
 		}
 		_, _ = graph.InferShapes(g, nil)
 	})
+}
+
+// The model seeds (all but the external one and the raw-byte ones) are
+// valid, and the IR takes all but the int64 sparse one, so the fuzz target
+// starts from inputs that reach graph.FromProto and InferShapes.
+func TestDecodeSeedsReachTheIR(t *testing.T) {
+	seeds := decodeSeeds()
+	for i, s := range seeds[:9] {
+		m, err := onnx.Decode(s, "seed", fuzzLimits)
+		if i == 5 {
+			if err == nil {
+				t.Error("the external-data seed was accepted by Decode")
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("seed %d refused: %v", i, err)
+			continue
+		}
+		g, err := graph.FromProto(m)
+		if i == 8 {
+			if err == nil {
+				t.Error("int64 sparse initializer accepted by the IR")
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("seed %d: FromProto: %v", i, err)
+			continue
+		}
+		enc, err := g.Encode()
+		if err != nil {
+			t.Errorf("seed %d: Encode: %v", i, err)
+			continue
+		}
+		if _, err := onnx.Decode(enc, "ir", fuzzLimits); err != nil {
+			t.Errorf("seed %d: IR encoding refused: %v", i, err)
+		}
+	}
 }

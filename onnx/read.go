@@ -36,12 +36,12 @@ func ReadFile(path string, lim Limits) (*File, error) {
 	lim = lim.withDefaults()
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening model: %w", err)
+		return nil, &Error{File: path, Rule: "opening the model", Err: err}
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("opening model: %w", err)
+		return nil, &Error{File: path, Rule: "opening the model", Err: err}
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &Error{File: path, Rule: "is not a regular file"}

@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -718,5 +720,14 @@ func TestRejectModelNotRegular(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("ReadFile(%s) hangs", p)
 		}
+	}
+}
+
+func TestMissingModel(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nope.onnx")
+	_, err := ReadFile(p, Limits{})
+	wantReject(t, err, p, "opening the model")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%v does not wrap fs.ErrNotExist", err)
 	}
 }

@@ -305,7 +305,7 @@ func (c *checker) attribute(nw string, a *pb.AttributeProto, s *scope, domains m
 			return err
 		}
 	}
-	if len(a.Ints) > 0 && len(a.Ints) > 1<<20 {
+	if len(a.Ints) > 1<<20 {
 		return c.errf(aw, "has %d ints", len(a.Ints))
 	}
 	if a.G != nil {
