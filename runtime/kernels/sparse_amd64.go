@@ -29,6 +29,9 @@ type spmmArgs struct {
 	base   [8]int32 // NM dot: column of each lane in the first chunk
 	inc    [8]int32 // NM dot: added to base after each chunk
 	vskip  int      // NM MulDense: values to skip from the end of one row's groups to the next row's
+	stride int      // NM dot: values per row
+	quadO  int      // NM dot: bytes of offsets in 4 rows
+	quadV  int      // NM dot: bytes from the end of a quad's first row chunks to the next quad's first row
 }
 
 // spMaskTable[8-w:16-w] is the mask of the first w lanes.
@@ -257,6 +260,12 @@ func nmDotPermAVX2(a *spmmArgs)
 //go:noescape
 func nmDot24AVX2(a *spmmArgs)
 
+// nmDot24x4AVX2 is nmDot24AVX2 on 4·rows rows (a.rows counts quads),
+// loading and splitting each x chunk once for four rows of W.
+//
+//go:noescape
+func nmDot24x4AVX2(a *spmmArgs)
+
 func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta float32) {
 	stride := groups * nn
 	if !useAVX2FMA || rows <= 0 || 8%nn != 0 || stride < 8 {
@@ -276,7 +285,17 @@ func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta floa
 		a.chunks = min(stride/8, len(x)/16)
 		a.vskip = stride - 8*a.chunks
 		if nn == 2 {
-			nmDot24AVX2(&a)
+			if q := rows / 4; q > 0 {
+				a.rows, a.stride = q, stride
+				a.quadO, a.quadV = 4*stride, 16*stride-32*a.chunks
+				nmDot24x4AVX2(&a)
+			}
+			if r := rows % 4; r > 0 {
+				r0 := rows - r
+				a.rows = r
+				a.off, a.val, a.c = &off[r0*stride], &val[r0*stride], &y[r0]
+				nmDot24AVX2(&a)
+			}
 		} else {
 			nmDotPermAVX2(&a)
 		}

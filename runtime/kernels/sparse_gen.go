@@ -41,6 +41,7 @@ const (
 	offBase   = 120
 	offInc    = 152
 	offVskip  = 184
+	offStride = 192
 )
 
 var nmNs = []int{1, 2, 4, 8}
@@ -657,6 +658,94 @@ reduce:
 	ADDQ AX, R11
 	DECQ R8
 	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+// HSUMY folds the YMM register y into the low lane of X0 (moving it to Y0
+// first), using X12.
+#define HSUMY(y) \
+	VMOVAPS      y, Y0;       \
+	VEXTRACTF128 $1, Y0, X12; \
+	VADDPS       X12, X0, X0; \
+	VMOVHLPS     X0, X0, X12; \
+	VADDPS       X12, X0, X0; \
+	VMOVSHDUP    X0, X12;     \
+	VADDSS       X12, X0, X0
+
+// ROW24(offb, valr, acc) adds one row's 2:4 chunk (offsets at offb+AX*8,
+// values at valr) times the x chunk permuted from Y3, Y4 to acc.
+#define ROW24(offb, valr, acc) \
+	VPMOVZXBD   (offb)(AX*8), Y2; \
+	VPERMILPS   Y2, Y3, Y5;       \
+	VPERMILPS   Y2, Y4, Y6;       \
+	VBLENDPS    $0xCC, Y6, Y5, Y5; \
+	VFMADD231PS (valr), Y5, acc
+
+// func nmDot24x4AVX2(a *spmmArgs)
+//
+// nmDot24AVX2 on rows·4 rows, four rows per pass over x so that each x
+// chunk is loaded and split once for four rows.
+TEXT ·nmDot24x4AVX2(SB), NOSPLIT, $0-8
+	MOVQ  a+0(FP), R14
+	MOVQ  0(R14), R8
+	MOVQ  24(R14), R9
+	MOVQ  32(R14), SI
+	MOVQ  56(R14), DI
+	MOVQ  104(R14), CX
+	TESTQ R8, R8
+	JZ    done
+
+quad:
+	MOVQ   192(R14), AX
+	LEAQ   (R9)(AX*1), R10
+	LEAQ   (R10)(AX*1), R12
+	LEAQ   (R12)(AX*1), R13
+	SHLQ   $2, AX
+	LEAQ   (SI)(AX*1), DX
+	LEAQ   (DX)(AX*1), R11
+	LEAQ   (R11)(AX*1), R15
+	MOVQ   40(R14), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	XORQ   AX, AX
+
+chunk:
+	CMPQ        AX, CX
+	JGE         reduce
+	VMOVUPS     (BX), X3
+	VINSERTF128 $1, 32(BX), Y3, Y3
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $1, 48(BX), Y4, Y4
+	ROW24(R9, SI, Y0)
+	ROW24(R10, DX, Y1)
+	ROW24(R12, R11, Y7)
+	ROW24(R13, R15, Y8)
+	ADDQ        $32, SI
+	ADDQ        $32, DX
+	ADDQ        $32, R11
+	ADDQ        $32, R15
+	ADDQ        $64, BX
+	INCQ        AX
+	JMP         chunk
+
+reduce:
+	VMOVAPS Y0, Y9
+	VMOVAPS Y1, Y10
+	HSUMY(Y9)
+	STOREDOT(s0)
+	HSUMY(Y10)
+	STOREDOT(s1)
+	HSUMY(Y7)
+	STOREDOT(s2)
+	HSUMY(Y8)
+	STOREDOT(s3)
+	ADDQ    200(R14), R9
+	ADDQ    208(R14), SI
+	DECQ    R8
+	JNZ     quad
 
 done:
 	VZEROUPPER
