@@ -2,12 +2,16 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/onnx"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -104,5 +108,54 @@ func TestBenchmarkHelper(t *testing.T) {
 	// time: the Reshape is a view); IO: 32 + 24 floats.
 	if r.WeightBytes != 15*4 || r.IOBytes != (32+24)*4 || r.PeakBytes != r.ArenaBytes+r.WeightBytes+r.IOBytes {
 		t.Errorf("bytes: %+v", r)
+	}
+}
+
+// BenchmarkLeNet300Pruned runs LeNet-300 with the fixture's 90% global
+// mask applied, on the sparse kernels and, for comparison, dense.
+func BenchmarkLeNet300Pruned(b *testing.B) {
+	masks, _, err := npy.ReadNPZ(filepath.Join(modelsDir, "lenet300.globalmask90.npz"))
+	if err != nil {
+		b.Skip("no mask:", err)
+	}
+	for _, dense := range []bool{false, true} {
+		for _, batch := range []int{1, 256} {
+			name := "sparse"
+			if dense {
+				name = "dense"
+			}
+			b.Run(fmt.Sprintf("%s/batch%d", name, batch), func(b *testing.B) {
+				m, err := graph.Load(filepath.Join(modelsDir, "lenet300.onnx"), onnx.Limits{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for name, mask := range masks {
+					w := m.Graph.Initializer(strings.TrimSuffix(name, ".npy"))
+					mf, err := npy.AsFloat32(mask)
+					if w == nil || err != nil {
+						b.Fatalf("mask %q: %v", name, err)
+					}
+					for j := range w.F32 {
+						w.F32[j] *= mf.F32[j]
+					}
+				}
+				s, err := New(m, Options{Dense: dense})
+				if err != nil {
+					b.Fatal(err)
+				}
+				feeds := map[string]*tensor.Tensor{s.InputNames()[0]: randomInput(b, m, s.InputNames()[0], batch)}
+				ctx := context.Background()
+				if _, err := s.Run(ctx, feeds); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Run(ctx, feeds); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
 	}
 }

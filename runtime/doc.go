@@ -54,6 +54,13 @@
 // normalisation, pooling and reduction loops, are split into up to
 // Options.Threads chunks (GOMAXPROCS by default).
 //
+// # Pruned weights
+//
+// A Conv, Gemm or MatMul whose weight is a constant with at most 20% of
+// its elements nonzero runs on the sparse kernels of runtime/kernels (CSR
+// for wide products, BSR 1×8 for a single row; see sparse.go), converted
+// once per Session. Options.Dense turns this off.
+//
 // # Types
 //
 // Arithmetic is float32 first; most elementwise ops, Cast, comparisons and

@@ -96,8 +96,9 @@ func (a *convAttrs) geometry(in, kernel []int, ceil bool) (*geom, error) {
 
 type convOp struct {
 	convAttrs
-	act   activation
-	fused bool
+	act    activation
+	fused  bool
+	sparse sparseCache
 }
 
 func init() {
@@ -200,6 +201,13 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col}
+	if c.sparseWeight(1) && K > 0 && P > 0 {
+		wt := w.konst
+		for gi := 0; gi < G; gi++ {
+			wg := wt.F32[gi*Mg*K : (gi+1)*Mg*K]
+			cp.sparse = append(cp.sparse, o.sparse.get(wt, gi, P, c.threads, func() []float32 { return wg }, Mg, K))
+		}
+	}
 	return func(e *env, in, out []*tensor.Tensor) error {
 		ep := eps
 		if ep == nil {
@@ -216,6 +224,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 type convPlan struct {
 	G, C, Cg, M, Mg, HW, P, K, colSize int
 	im2col                             func(dst, src []float32)
+	sparse                             []kernels.SparseMatrix // per group, for pruned weights
 }
 
 type convJob struct {
@@ -237,8 +246,12 @@ func convChunk(j convJob, t, lo, hi int) {
 			p.im2col(col, src)
 			B = col
 		}
-		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0,
-			j.Y[(n*p.M+gi*p.Mg)*p.P:(n*p.M+(gi+1)*p.Mg)*p.P], p.P, j.eps[gi])
+		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
+		if p.sparse != nil {
+			p.sparse[gi].MulDense(Y, p.P, B, p.P, p.P, 0, j.eps[gi])
+			continue
+		}
+		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0, Y, p.P, j.eps[gi])
 	}
 }
 

@@ -70,6 +70,7 @@ type gemmOp struct {
 	transA, transB bool
 	act            activation
 	fused          bool
+	sparse         sparseCache
 }
 
 func init() {
@@ -114,6 +115,32 @@ func (o *gemmOp) prepare(c *pctx) (runFunc, error) {
 	lda, ldb := a.shape[1], b.shape[1]
 	alpha, beta := o.alpha, o.beta
 	act := o.act
+	biasRow := cc != nil && beta == 1 && cc.numel() == n && (len(cc.shape) == 1 || cc.shape[0] == 1) && n > 1 &&
+		cc.dtype == tensor.Float
+	if c.sparseWeight(1) && !o.transA && (cc == nil || beta == 0 || biasRow) && k > 0 {
+		// Y = X·Wᵀ with W = alpha·op(B)ᵀ, n×k.
+		bw := b.konst
+		sp := o.sparse.get(bw, 0, m, c.threads, func() []float32 {
+			if o.transB {
+				return scaled(bw.F32, alpha)
+			}
+			return transposed(bw.F32, k, n, alpha)
+		}, n, k)
+		var konstEp *kernels.Epilogue
+		if !biasRow {
+			konstEp = act.epilogue(nil, false)
+		} else if cc.konst != nil {
+			konstEp = act.epilogue(cc.konst.F32, false)
+		}
+		return func(e *env, in, out []*tensor.Tensor) error {
+			ep := konstEp
+			if ep == nil {
+				ep = act.epilogue(in[2].F32, false)
+			}
+			sp.MulVecBatch(out[0].F32, n, in[0].F32, lda, m, 0, ep)
+			return nil
+		}, nil
+	}
 	if cc == nil || beta == 0 {
 		ep := act.epilogue(nil, false)
 		return func(e *env, in, out []*tensor.Tensor) error {
@@ -151,9 +178,9 @@ func (o *gemmOp) prepare(c *pctx) (runFunc, error) {
 	}, nil
 }
 
-type matmulOp struct{}
+type matmulOp struct{ sparse sparseCache }
 
-func (matmulOp) prepare(c *pctx) (runFunc, error) {
+func (o *matmulOp) prepare(c *pctx) (runFunc, error) {
 	a, b := c.input(0), c.input(1)
 	if a.dtype != b.dtype {
 		return nil, fmt.Errorf("input types differ")
@@ -197,6 +224,14 @@ func (matmulOp) prepare(c *pctx) (runFunc, error) {
 	// B shared by every batch: one product with the batches stacked as rows.
 	if bBatch == 1 && aBatch == nb {
 		rows := nb * m
+		if c.sparseWeight(1) && len(b.shape) == 2 && !aVec && k > 0 {
+			bw := b.konst
+			sp := o.sparse.get(bw, 0, rows, c.threads, func() []float32 { return transposed(bw.F32, k, n, 1) }, n, k)
+			return func(e *env, in, out []*tensor.Tensor) error {
+				sp.MulVecBatch(out[0].F32, max(n, 1), in[0].F32, k, rows, 0, nil)
+				return nil
+			}, nil
+		}
 		return func(e *env, in, out []*tensor.Tensor) error {
 			kernels.Sgemm(false, false, rows, n, k, 1, in[0].F32, max(k, 1), in[1].F32, max(n, 1), 0, out[0].F32, max(n, 1))
 			return nil

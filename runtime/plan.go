@@ -29,6 +29,7 @@ type pctx struct {
 	used    []bool // whether out[i] is read by anything
 	scratch int    // float32 elements of scratch the step needs
 	threads int
+	dense   bool // never use sparse kernels (Options.Dense)
 	// alias marks view ops (Reshape, Squeeze, Flatten, Identity …): out[0]
 	// has in[0]'s elements, so the planner may make it share in[0]'s
 	// storage and drop the step.
@@ -54,6 +55,13 @@ func (c *pctx) konst(i int, what string) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("input %d (%s) must be computable when planning, from initializers, constants and input shapes", i, what)
 	}
 	return v.konst, nil
+}
+
+// sparseWeight reports whether input i is a constant float32 weight with
+// few enough nonzeros for the sparse kernels.
+func (c *pctx) sparseWeight(i int) bool {
+	v := c.input(i)
+	return !c.dense && v != nil && v.konst != nil && v.dtype == tensor.Float && density(v.konst.F32) <= sparseDensity
 }
 
 // set fixes the type and shape of output i.
@@ -223,7 +231,7 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 
 	var steps []step
 	for _, en := range s.nodes {
-		c := &pctx{node: en.node, opset: en.opset, threads: s.threads}
+		c := &pctx{node: en.node, opset: en.opset, threads: s.threads, dense: s.dense}
 		allKonst := true
 		in := make([]int, len(en.inputs))
 		for i, name := range en.inputs {

@@ -13,9 +13,13 @@ import (
 
 // Options configure a Session.
 type Options struct {
-	// Threads bounds the goroutines the runtime's own parallel loops use
-	// (0 means GOMAXPROCS). The GEMM kernels follow GOMAXPROCS.
+	// Threads bounds the goroutines the runtime's own parallel loops and
+	// the sparse kernels use (0 means GOMAXPROCS). The dense GEMM kernel
+	// follows GOMAXPROCS.
 	Threads int
+	// Dense disables sparse execution: weights that are mostly zeros
+	// (pruned models) run on dense GEMM like the others.
+	Dense bool
 }
 
 // Session runs one model. It is safe for concurrent use.
@@ -31,6 +35,7 @@ type Session struct {
 	// (e.g. a Reshape target fed as an input): plans are keyed on them.
 	valueInputs map[string]bool
 	threads     int
+	dense       bool // Options.Dense
 
 	mu     sync.Mutex
 	plans  []*plan    // most recently used first
@@ -57,7 +62,7 @@ func New(m *graph.Model, opt Options) (*Session, error) {
 		return nil, errors.New("runtime: nil model")
 	}
 	g := m.Graph
-	s := &Session{threads: opt.Threads, consumed: map[string]bool{}, valueInputs: map[string]bool{}}
+	s := &Session{threads: opt.Threads, dense: opt.Dense, consumed: map[string]bool{}, valueInputs: map[string]bool{}}
 	if s.threads <= 0 {
 		s.threads = runtime.GOMAXPROCS(0)
 	}

@@ -1,0 +1,158 @@
+package runtime
+
+import (
+	"context"
+	"math/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/onnx"
+	"github.com/podaml/poda/onnx/pb"
+	"github.com/podaml/poda/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// prune zeroes all but about keep of w's elements.
+func prune(r *rand.Rand, w *tensor.Tensor, keep float64) *tensor.Tensor {
+	for i := range w.F32 {
+		if r.Float64() > keep {
+			w.F32[i] = 0
+		}
+	}
+	return w
+}
+
+func floatAttr(name string, v float32) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
+}
+
+// TestSparseMatchesDense runs pruned Gemm, MatMul and Conv nodes on the
+// sparse kernels and on dense GEMM (Options.Dense) and compares.
+func TestSparseMatchesDense(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	type tc struct {
+		name   string
+		node   *graph.Node
+		inputs map[string]*tensor.Tensor
+		consts map[string]*tensor.Tensor
+	}
+	cases := []tc{
+		{"gemm transB batch 1", &graph.Node{OpType: "Gemm", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+			Attrs: []*pb.AttributeProto{intAttr("transB", 1)}},
+			map[string]*tensor.Tensor{"x": randTensor(r, 1, 40)},
+			map[string]*tensor.Tensor{"w": prune(r, randTensor(r, 30, 40), 0.1), "b": randTensor(r, 30)}},
+		{"gemm alpha batch 9", &graph.Node{OpType: "Gemm", Inputs: []string{"x", "w"}, Outputs: []string{"y"},
+			Attrs: []*pb.AttributeProto{floatAttr("alpha", 0.5)}},
+			map[string]*tensor.Tensor{"x": randTensor(r, 9, 40)},
+			map[string]*tensor.Tensor{"w": prune(r, randTensor(r, 40, 30), 0.15)}},
+		{"matmul 3-D", &graph.Node{OpType: "MatMul", Inputs: []string{"x", "w"}, Outputs: []string{"y"}},
+			map[string]*tensor.Tensor{"x": randTensor(r, 2, 5, 40)},
+			map[string]*tensor.Tensor{"w": prune(r, randTensor(r, 40, 24), 0.1)}},
+		{"conv 3x3 groups 2", &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+			Attrs: []*pb.AttributeProto{intAttr("group", 2), intsAttr("pads", 1, 1, 1, 1)}},
+			map[string]*tensor.Tensor{"x": randTensor(r, 2, 8, 10, 10)},
+			map[string]*tensor.Tensor{"w": prune(r, randTensor(r, 12, 4, 3, 3), 0.1), "b": randTensor(r, 12)}},
+		{"conv 1x1", &graph.Node{OpType: "Conv", Inputs: []string{"x", "w"}, Outputs: []string{"y"}},
+			map[string]*tensor.Tensor{"x": randTensor(r, 1, 16, 7, 7)},
+			map[string]*tensor.Tensor{"w": prune(r, randTensor(r, 32, 16, 1, 1), 0.05)}},
+	}
+	for _, c := range cases {
+		var outs [2]*tensor.Tensor
+		for i, dense := range []bool{false, true} {
+			g := &graph.Graph{Nodes: []*graph.Node{c.node}, Outputs: []*graph.Value{{Name: "y"}}}
+			for name, x := range c.inputs {
+				g.Inputs = append(g.Inputs, &graph.Value{Name: name, DType: x.DType})
+			}
+			for name, w := range c.consts {
+				g.AddInitializer(name, w)
+			}
+			s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{Dense: dense})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.Run(context.Background(), c.inputs)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			outs[i] = out["y"]
+			if used := usesSparse(s); used == dense {
+				t.Errorf("%s (Dense %v): sparse kernels used = %v", c.name, dense, used)
+			}
+		}
+		if err := compareTensors(outs[0], outs[1], 1e-4, 1e-5); err != nil {
+			t.Errorf("%s: sparse differs from dense: %v", c.name, err)
+		}
+	}
+}
+
+func usesSparse(s *Session) bool {
+	for _, en := range s.nodes {
+		var sc *sparseCache
+		switch o := en.op.(type) {
+		case *gemmOp:
+			sc = &o.sparse
+		case *matmulOp:
+			sc = &o.sparse
+		case *convOp:
+			sc = &o.sparse
+		}
+		if sc != nil && len(sc.m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPrunedLeNet300 applies the fixture's 90% global magnitude mask to
+// LeNet-300 and checks that the sparse run matches the dense one.
+func TestPrunedLeNet300(t *testing.T) {
+	path := filepath.Join(modelsDir, "lenet300.onnx")
+	masks, _, err := npy.ReadNPZ(filepath.Join(modelsDir, "lenet300.globalmask90.npz"))
+	if err != nil {
+		t.Skip("no mask:", err)
+	}
+	var outs [2]*tensor.Tensor
+	for i, dense := range []bool{false, true} {
+		m, err := graph.Load(path, onnx.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, mask := range masks {
+			w := m.Graph.Initializer(name[:len(name)-len(".npy")])
+			if w == nil {
+				w = m.Graph.Initializer(name)
+			}
+			if w == nil {
+				t.Fatalf("no initializer for mask %q", name)
+			}
+			mf, err := floats32(mask)
+			if err != nil {
+				mf = make([]float32, len(mask.Raw))
+				for j, b := range mask.Raw {
+					mf[j] = float32(b)
+				}
+			}
+			for j := range w.F32 {
+				w.F32[j] *= mf[j]
+			}
+		}
+		s, err := New(m, Options{Dense: dense})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randomInput(t, m, s.InputNames()[0], 4)
+		out, err := s.Run(context.Background(), map[string]*tensor.Tensor{s.InputNames()[0]: x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = out[s.OutputNames()[0]]
+		if usesSparse(s) == dense {
+			t.Errorf("Dense %v: sparse kernels used = %v", dense, !dense)
+		}
+	}
+	if err := compareTensors(outs[0], outs[1], 1e-4, 1e-5); err != nil {
+		t.Errorf("sparse differs from dense: %v", err)
+	}
+}
