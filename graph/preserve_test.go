@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,10 +190,73 @@ func TestSaveSafety(t *testing.T) {
 // pythonONNX returns the python3 that has onnx, or skips.
 func pythonONNX(t *testing.T) string {
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
+	if err := pyCommand(t, py, "import onnx.checker").Run(); err != nil {
 		t.Skip("/usr/bin/python3 lacks onnx (CI installs python3-onnx)")
 	}
 	return py
+}
+
+// pyCommand runs python code outside the repository, whose onnx/ folder
+// would otherwise shadow the onnx module.
+func pyCommand(t *testing.T, py, code string, args ...string) *exec.Cmd {
+	cmd := exec.Command(py, append([]string{"-c", code}, args...)...)
+	cmd.Dir = os.TempDir()
+	return cmd
+}
+
+const checkScript = "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)"
+
+// Every test model that ONNX's checker accepts is still accepted after
+// Load → Save. One python process checks them all.
+func TestSavedTestdataPassONNXChecker(t *testing.T) {
+	py := pythonONNX(t)
+	files := modelFiles(t)
+	dir := t.TempDir()
+	var list strings.Builder
+	for i, p := range files {
+		m, err := Load(p, onnx.Limits{})
+		if err != nil {
+			continue
+		}
+		out := filepath.Join(dir, fmt.Sprintf("%04d.onnx", i))
+		if err := m.Save(out, onnx.WriteOptions{}); err != nil {
+			t.Errorf("%s: Save: %v", p, err)
+			continue
+		}
+		fmt.Fprintf(&list, "%s\t%s\n", p, out)
+	}
+	listFile := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(listFile, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import onnx, sys
+ok = skipped = 0
+for line in open(sys.argv[1]):
+    orig, saved = line.rstrip("\n").split("\t")
+    try:
+        onnx.checker.check_model(onnx.load(orig), full_check=True)
+    except Exception:
+        skipped += 1
+        continue
+    try:
+        onnx.checker.check_model(onnx.load(saved), full_check=True)
+        ok += 1
+    except Exception as e:
+        print("FAIL", orig, str(e).splitlines()[0] if str(e) else repr(e))
+print("checked", ok, "skipped", skipped)
+`
+	b, err := pyCommand(t, py, script, listFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("checker script: %v\n%s", err, b)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, "FAIL") {
+			t.Error(line)
+		} else {
+			t.Log(line)
+		}
+	}
 }
 
 // ONNX's own checker accepts what Save writes.
@@ -217,7 +281,7 @@ func TestSavedModelsPassONNXChecker(t *testing.T) {
 	broken := gemmProto()
 	broken.Graph.Node[0].Input = broken.Graph.Node[0].Input[:1]
 	bad := writeProto(t, dir, "broken.onnx", broken)
-	if err := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", bad).Run(); err == nil {
+	if err := pyCommand(t, py, checkScript, bad).Run(); err == nil {
 		t.Fatal("onnx.checker accepts a Gemm with one input; the test cannot fail")
 	}
 	for name, tc := range cases {
@@ -240,7 +304,7 @@ func TestSavedModelsPassONNXChecker(t *testing.T) {
 			if err := m.Save(out, tc.opt); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(py, "-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", out)
+			cmd := pyCommand(t, py, checkScript, out)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("onnx.checker refuses %s: %v\n%s", name, err, b)
 			}
