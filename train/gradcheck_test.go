@@ -397,3 +397,43 @@ func TestCastOfActivations(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormRunningStats checks the running-statistics update (torch's
+// convention: ONNX momentum 0.9 = torch momentum 0.1, unbiased variance)
+// and the optional running-statistics outputs.
+func TestBatchNormRunningStats(t *testing.T) {
+	ones := tensor.FromFloat32([]float32{1, 1}, 2)
+	m := model([]*graph.Node{node("BatchNormalization", []string{"x", "g", "b", "m", "v"}, []string{"y", "rm", "rv"}, "momentum", float32(0.9))},
+		map[string]*tensor.Tensor{"g": ones, "b": tensor.New(2), "m": tensor.FromFloat32([]float32{1, 2}, 2), "v": ones.Clone()}, "y")
+	p, err := Compile(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// channel 0: 1, 2, 3, 6 (mean 3, unbiased var 14/3); channel 1: all 5
+	x := tensor.FromFloat32([]float32{1, 2, 5, 5, 3, 6, 5, 5}, 2, 2, 2)
+	if _, err := p.Forward(x, true); err != nil {
+		t.Fatal(err)
+	}
+	rm, rv := m.Graph.Initializer("m").F32, m.Graph.Initializer("v").F32
+	want := []float32{0.9*1 + 0.1*3, 0.9*2 + 0.1*5, 0.9 + 0.1*14.0/3, 0.9}
+	got := []float32{rm[0], rm[1], rv[0], rv[1]}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("running stats %v, want %v", got, want)
+		}
+	}
+	if out := p.values["rv"].data; out[0] != rv[0] {
+		t.Errorf("running variance output %v, want %v", out, rv)
+	}
+	// Inference uses (and keeps) the running statistics.
+	if _, err := p.Forward(x, false); err != nil {
+		t.Fatal(err)
+	}
+	if rm[0] != got[0] {
+		t.Error("inference changed the running mean")
+	}
+	y := p.Output().F32
+	if wantY := (1 - rm[0]) / float32(math.Sqrt(float64(rv[0])+1e-5)); math.Abs(float64(y[0]-wantY)) > 1e-6 {
+		t.Errorf("inference output %v, want %v", y[0], wantY)
+	}
+}

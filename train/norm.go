@@ -28,10 +28,8 @@ type batchNormOp struct {
 }
 
 func newBatchNorm(n *graph.Node, _ int64) (op, error) {
-	for _, o := range n.Outputs[1:] {
-		if o != "" {
-			return nil, fmt.Errorf("BatchNormalization with training outputs: %w", ErrUnsupported)
-		}
+	if len(n.Outputs) > 3 {
+		return nil, fmt.Errorf("BatchNormalization with saved mean/variance outputs (opset < 9): %w", ErrUnsupported)
 	}
 	return &batchNormOp{eps: n.Float("epsilon", 1e-5), momentum: n.Float("momentum", 0.9)}, nil
 }
@@ -49,6 +47,11 @@ func (o *batchNormOp) plan(in, out []*value) error {
 	}
 	o.mean, o.invstd = grow(o.mean, o.c), grow(o.invstd, o.c)
 	setShape(out[0], s...)
+	for _, v := range out[1:] { // running mean and variance outputs
+		if v != nil {
+			setShape(v, o.c)
+		}
+	}
 	return nil
 }
 
@@ -97,6 +100,12 @@ func (o *batchNormOp) forward(p *Program, in, out []*value, train bool) {
 				ys[i] = v*sc + sh
 			}
 		}
+	}
+	if len(out) > 1 && out[1] != nil {
+		copy(out[1].data, rm)
+	}
+	if len(out) > 2 && out[2] != nil {
+		copy(out[2].data, rv)
 	}
 }
 
