@@ -119,7 +119,9 @@ type Program struct {
 }
 
 // Compile builds the training program of m. The program keeps references
-// to m's initializers and updates them in place.
+// to m's initializers and updates them in place. Values computed only from
+// constants and frozen initializers are cached per batch shape: a caller
+// that edits frozen initializers must compile again.
 func Compile(m *graph.Model, opt Options) (*Program, error) {
 	g := m.Graph
 	opset := m.Opset("")
