@@ -56,10 +56,11 @@ var (
 // variable so that tests and benchmarks can move it.
 var sparseParallelWork = 1 << 17
 
-// sparseTransposeMin is the smallest batch m for which MulVecBatch
-// transposes X and runs the MulDense kernel (AXPYs over the batch) instead
-// of one sparse dot product per row of X; see BenchmarkSparseVecBatchM.
-var sparseTransposeMin = 2
+// sparseTransposeMin, if positive, overrides each format's smallest batch
+// m for which MulVecBatch transposes X and runs the MulDense kernel (AXPYs
+// over the batch) instead of one sparse dot product per row of X (see
+// transposeMin and BenchmarkSparseVecBatchM).
+var sparseTransposeMin = 0
 
 // maxSparseThreads bounds the goroutines of one sparse product.
 const maxSparseThreads = 64
@@ -76,6 +77,9 @@ type sparseRows interface {
 	mulRows(r0, r1 int, b []float32, ldb int, c []float32, ldc, n int, beta float32)
 	// dotRows computes y[r] = W[r, :]·x + beta·y[r] for r in [r0, r1).
 	dotRows(r0, r1 int, x, y []float32, beta float32)
+	// transposeMin is the smallest batch for which MulVecBatch goes
+	// through Xᵀ and mulRows rather than dotRows.
+	transposeMin() int
 }
 
 // sparseJob carries one sparse product through its goroutines; it and its
@@ -232,8 +236,12 @@ func sparseMulVecBatch(w sparseRows, threads int, y []float32, ldy int, x []floa
 	if rows == 0 || m == 0 {
 		return
 	}
+	tmin := w.transposeMin()
+	if sparseTransposeMin > 0 {
+		tmin = sparseTransposeMin
+	}
 	j := getSparseJob(w, threads)
-	if m < sparseTransposeMin || cols == 0 {
+	if m < tmin || cols == 0 {
 		j.dot, j.ldb, j.ldc, j.n, j.beta = true, 0, 0, 0, beta
 		for i := 0; i < m; i++ {
 			j.b, j.c = x[i*ldx:i*ldx+cols], y[i*ldy:i*ldy+rows]

@@ -264,7 +264,7 @@ func BenchmarkSparseVecBatchM(b *testing.B) {
 	w24 := spNMPrune(lenet300(b, "fc1.weight"), 300, 784, 2, 4)
 	nm, _ := NewNM(w24, 300, 784, 2, 4)
 	for _, s := range []SparseMatrix{NewCSR(w, 300, 784), NewBSR8(w, 300, 784), nm} {
-		for _, m := range []int{1, 2, 3, 4, 8} {
+		for _, m := range []int{1, 2, 4, 8, 16, 32} {
 			for _, tr := range []bool{false, true} {
 				l := spBenchLayer{rows: 300, cols: 784, m: m}
 				_, f := spLayerFuncs(l, w, s)

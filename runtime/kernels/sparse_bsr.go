@@ -120,6 +120,9 @@ func (s *BSR8) checkShape() {
 	}
 }
 
+// transposeMin: see BenchmarkSparseVecBatchM (sparse_doc.go).
+func (s *BSR8) transposeMin() int { return 8 }
+
 func (s *BSR8) dims() (int, int)  { return s.Rows, s.Cols }
 func (s *BSR8) rowWork(r int) int { return 8 * int(s.RowPtr[r]) }
 

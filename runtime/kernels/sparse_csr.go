@@ -114,6 +114,9 @@ func (s *CSR) checkShape() {
 	}
 }
 
+// transposeMin: see BenchmarkSparseVecBatchM (sparse_doc.go).
+func (s *CSR) transposeMin() int { return 4 }
+
 func (s *CSR) dims() (int, int)  { return s.Rows, s.Cols }
 func (s *CSR) rowWork(r int) int { return int(s.RowPtr[r]) }
 

@@ -119,6 +119,9 @@ func (s *NM) checkShape() {
 	}
 }
 
+// transposeMin: see BenchmarkSparseVecBatchM (sparse_doc.go).
+func (s *NM) transposeMin() int { return 16 }
+
 func (s *NM) dims() (int, int)  { return s.Rows, s.Cols }
 func (s *NM) rowWork(r int) int { return r * s.Groups * s.N }
 
