@@ -147,3 +147,49 @@ func BenchmarkSgemmCrossover(b *testing.B) {
 		}
 	}
 }
+
+// addChain runs n iterations of 16 dependent float64 additions.
+//
+//go:noinline
+func addChain(n int, y float64) float64 {
+	x := 0.0
+	for i := 0; i < n; i++ {
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+		x += y
+	}
+	return x
+}
+
+// BenchmarkClock estimates the core clock that peak FLOP/s is computed
+// from (doc.go): a chain of dependent ADDSDs runs at one per FP-add latency,
+// 3 cycles on Zen 2/3 and 4 on recent Intel cores, so GHz = 3·adds/ns on
+// Zen. The per-CPU-second figure is immune to time-slicing on a busy
+// machine; /proc/cpuinfo's "cpu MHz" shows only the nominal clock in a VM.
+func BenchmarkClock(b *testing.B) {
+	const perIter, latency = 16, 3
+	n := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		addChain(1000, 1e-9)
+		n += 1000
+	}
+	cycles := float64(n) * perIter * latency
+	b.ReportMetric(cycles/b.Elapsed().Seconds()/1e9, "GHz@3cyc")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(cycles/cpu.Seconds()/1e9, "GHz@3cyc/cpu-s")
+	}
+}
