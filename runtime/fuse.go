@@ -142,7 +142,7 @@ func (f *fusion) foldBatchNorm() {
 }
 
 // fuseActivations folds an activation (Relu, Clip, LeakyRelu) into the
-// Conv or Gemm that feeds it when the activation is that op's only
+// Conv, Gemm or Add that feeds it when the activation is that op's only
 // consumer and the op's output is not a graph output. The activation node
 // disappears and the producer writes the activation's output.
 func (f *fusion) fuseActivations() {

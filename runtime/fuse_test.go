@@ -121,3 +121,46 @@ func TestArenaReuse(t *testing.T) {
 		t.Errorf("arena %d bytes for a chain of 4000-byte values, want at most two", p.arenaBytes)
 	}
 }
+
+// TestAddReluFusion checks a residual Add followed by Relu, fused, on
+// float32 and int64.
+func TestAddReluFusion(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.Float, tensor.Int64} {
+		g := &graph.Graph{
+			Inputs: []*graph.Value{{Name: "a", DType: dt}, {Name: "b", DType: dt}},
+			Nodes: []*graph.Node{
+				{OpType: "Add", Inputs: []string{"a", "b"}, Outputs: []string{"s"}},
+				{OpType: "Relu", Inputs: []string{"s"}, Outputs: []string{"y"}},
+			},
+			Outputs: []*graph.Value{{Name: "y"}},
+		}
+		s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.nodes) != 1 {
+			t.Errorf("%s: %d nodes, want Add and Relu fused", dt, len(s.nodes))
+		}
+		a, b := []int64{1, -5, 3, -2, 0, 7}, []int64{2, 1, -4}
+		ta, tb := tensor.FromInt64(a, 2, 3), tensor.FromInt64(b, 3)
+		if dt == tensor.Float {
+			ta, tb = tensor.New(2, 3), tensor.New(3)
+			for i, v := range a {
+				ta.F32[i] = float32(v)
+			}
+			for i, v := range b {
+				tb.F32[i] = float32(v)
+			}
+		}
+		out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"a": ta, "b": tb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int64{3, 0, 0, 0, 1, 3}
+		for i, w := range want {
+			if got := getI64(out["y"], dt, i); dt == tensor.Int64 && got != w || dt == tensor.Float && out["y"].F32[i] != float32(w) {
+				t.Fatalf("%s: y = %v / %v, want %v", dt, out["y"].F32, out["y"].I64, want)
+			}
+		}
+	}
+}

@@ -33,6 +33,21 @@ type binaryOp struct {
 	// with A's from this axis (-1: from the right).
 	legacy     bool
 	legacyAxis int64
+	// act is an activation fused into a float32 Add (a residual
+	// connection followed by Relu).
+	act   activation
+	fused bool
+}
+
+func (o *binaryOp) fuseAct(act *execNode, konst func(string) *tensor.Tensor) bool {
+	if o.fused || o.name != "Add" {
+		return false
+	}
+	a, ok := parseAct(act, konst)
+	if ok {
+		o.act, o.fused = a, true
+	}
+	return ok
 }
 
 func init() {
@@ -158,19 +173,54 @@ func (o *binaryOp) prepare(c *pctx) (runFunc, error) {
 	}
 	if dt == tensor.Float && o.name != "Mod" && o.name != "Fmod" && o.name != "ShiftLeft" && o.name != "ShiftRight" {
 		code := o.name
+		act := &o.act
 		return func(e *env, in, out []*tensor.Tensor) error {
-			f32Binary(e, st, code, out[0].F32, in[0].F32, in[1].F32)
+			f32Binary(e, st, code, out[0].F32, in[0].F32, in[1].F32, act)
 			return nil
 		}, nil
 	}
+
 	run := arithRun(o.name, dt)
 	if run == nil {
 		return nil, errDType(c, dt)
 	}
+	fused, act := o.fused, o.act
 	return func(e *env, in, out []*tensor.Tensor) error {
 		run(e, st, out[0], in[0], in[1])
+		if fused {
+			applyActAny(out[0], act)
+		}
 		return nil
 	}, nil
+}
+
+// applyActAny applies a fused activation to a tensor of any numeric type.
+func applyActAny(t *tensor.Tensor, a activation) {
+	dt := t.DType
+	n := t.Numel()
+	for i := 0; i < n; i++ {
+		var v float64
+		if dt.IsFloat() {
+			v = getF64(t, dt, i)
+		} else {
+			v = float64(getI64(t, dt, i))
+		}
+		switch a.act {
+		case kernels.ActRelu:
+			v = math.Max(v, 0)
+		case kernels.ActClip:
+			v = math.Min(math.Max(v, float64(a.min)), float64(a.max))
+		case kernels.ActLeakyRelu:
+			if v < 0 {
+				v *= float64(a.alpha)
+			}
+		}
+		if dt.IsFloat() {
+			setF64(t, dt, i, v)
+		} else {
+			setI64(t, dt, i, int64(v))
+		}
+	}
 }
 
 type binRun func(e *env, st *strided, out, a, b *tensor.Tensor)
@@ -221,18 +271,20 @@ func binChunk[A, B, U any](j binJob[A, B, U], _, lo, hi int) {
 }
 
 // f32Binary is the float32 arithmetic fast path: whole runs at a time.
-func f32Binary(e *env, st *strided, code string, d, a, b []float32) {
-	forRange(e, st.outer(), 2*st.n, f32BinJob{st, code, d, a, b}, f32BinChunk)
+// act (not nil) is applied to each run while it is in cache.
+func f32Binary(e *env, st *strided, code string, d, a, b []float32, act *activation) {
+	forRange(e, st.outer(), 2*st.n, f32BinJob{st, code, d, a, b, act}, f32BinChunk)
 }
 
 type f32BinJob struct {
 	st      *strided
 	code    string
 	d, a, b []float32
+	act     *activation
 }
 
 func f32BinChunk(j f32BinJob, _, lo, hi int) {
-	st, code, d, a, b := j.st, j.code, j.d, j.a, j.b
+	st, code, d, a, b, act := j.st, j.code, j.d, j.a, j.b, j.act
 	last := len(st.dims) - 1
 	as, bs := st.str[0][last], st.str[1][last]
 	n := st.inner
@@ -253,6 +305,7 @@ func f32BinChunk(j f32BinJob, _, lo, hi int) {
 				dd[i] = x[0]
 			}
 		}
+		act.apply(dd)
 	})
 }
 

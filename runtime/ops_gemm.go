@@ -53,8 +53,11 @@ func (a *activation) epilogue(bias []float32, perRow bool) *kernels.Epilogue {
 	return &kernels.Epilogue{Bias: bias, BiasPerRow: perRow, Act: a.act, Min: a.min, Max: a.max, Alpha: a.alpha}
 }
 
-// apply runs the activation on x in place.
+// apply runs the activation on x in place; a nil activation does nothing.
 func (a *activation) apply(x []float32) {
+	if a == nil {
+		return
+	}
 	switch a.act {
 	case kernels.ActRelu:
 		kernels.Relu(x, x)
