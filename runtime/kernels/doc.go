@@ -100,5 +100,56 @@
 //
 // # Performance
 //
-// PERFORMANCE_PLACEHOLDER
+// Peak fp32 rate of this machine (AMD EPYC, family 25 model 1 = Zen 3
+// Milan, 2 vCPUs, AVX2+FMA, no AVX-512; a shared KVM guest):
+//
+//	peak = cores × FMA units/core × fp32 lanes × 2 flops/FMA × clock
+//	     = 2 × 2 × 8 × 2 × clock = 64 flops/cycle × clock
+//
+// /proc/cpuinfo reports "cpu MHz: 2445.432", the nominal clock (boost is
+// invisible in the VM): 64 × 2.445 GHz = 156.5 GFLOP/s (78.3 per core),
+// and the 60% target is 93.9 GFLOP/s. BenchmarkClock (a dependent chain
+// of 3-cycle FP adds, timed per CPU-second) measures 3.03 GHz (2.99–3.04
+// over 5 runs), i.e. the cores run boosted: 64 × 3.03 = 193.9 GFLOP/s
+// (97.0 per core), 60% = 116.4 GFLOP/s. The micro-kernel alone on
+// L1-resident panels (BenchmarkMicroKernel) runs at 84.6 GFLOP per
+// CPU-second, above the nominal per-core peak and 87% of the boosted one.
+//
+// Measured with
+//
+//	go test -run XXX -bench '^BenchmarkSgemm$|^BenchmarkSgemmGeneric$|MicroKernel' \
+//	    -cpu 1,2 -count 3 ./runtime/kernels
+//
+// (go1.26.8, 2026-11-27, medians of 3). The machine was shared with
+// other sessions' builds and tests throughout, with a load average of
+// 13–19 on its 2 CPUs, so wall-clock GFLOP/s shows mostly how much CPU
+// the benchmark was given (BenchmarkClock saw 18–25% of a core). Each
+// benchmark therefore also reports GFLOP/cpu-s: flops per second of CPU
+// time summed over threads, i.e. the per-core efficiency while running,
+// which time-slicing does not distort. Per-core efficiency × 2 is what
+// both cores would deliver if the machine were idle; it is an estimate,
+// not a measurement.
+//
+//	shape (m×n×k)                    GFLOP/cpu-s       GFLOP/s wall      generic
+//	                                 -cpu 1   -cpu 2   -cpu 1   -cpu 2   GFLOP/cpu-s
+//	1024×1024×1024                   81.3     71.8     22.4     27.5     3.3
+//	MLP b1   784→300   1×300×784     24.6     24.1     10.3     4.1      1.6
+//	MLP b64  784→300   64×300×784    51.1     51.5     1.5      33.1     3.5
+//	MLP b256 784→300   256×300×784   66.2     55.3     14.7     4.9      2.6
+//	MLP b64  300→100   64×100×300    46.2     29.5     5.1      6.5      2.8
+//	MLP b256 800→500   256×500×800   65.4     63.3     6.7      32.5     2.7
+//	LeNet conv1        20×576×25     40.9     38.8     5.8      5.4      2.2
+//	LeNet conv2        50×64×500     54.3     27.6     7.0      27.6     2.5
+//	3×3 conv 14²       64×196×576    55.3     47.4     3.9      45.8     2.6
+//	3×3 conv 56²       64×3136×576   60.9     61.5     20.3     26.6     2.7
+//	3×3 conv 28²       128×784×1152  67.6     62.1     19.7     22.2     2.8
+//
+// (MLP layers are Gemm with transB, as PyTorch exports Linear.) At
+// 1024³ one core sustains 81.3 GFLOP/cpu-s = 104% of the nominal per-core
+// peak and 84% of the boosted one; with two goroutines each core
+// sustains 71.8, so an idle machine would give about 2 × 71.8 = 144
+// GFLOP/s: 92% of the nominal 156.5 and 74% of the boosted 193.9 peak,
+// above the 60% target either way. The best wall-clock figures seen
+// under load were 45.3 GFLOP/s (-cpu 1) and 31.8 (-cpu 2). The generic
+// (pure Go) path is 2–4 GFLOP/cpu-s, 20–30× slower.
 package kernels
