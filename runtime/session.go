@@ -56,7 +56,9 @@ type execNode struct {
 
 // New prepares m for execution. It fails, naming the node and the op, if
 // an op is not supported at the model's opset or its attributes are
-// invalid. The model must not be modified while the Session is in use.
+// invalid. The Session keeps references to m's nodes and initializers
+// (it does not copy the weights): do not modify the model while the
+// Session is in use.
 func New(m *graph.Model, opt Options) (*Session, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("runtime: nil model")
