@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -258,7 +259,7 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 		run, err := safePrepare(en.op, c)
 		if err != nil {
 			var ue *UnsupportedError
-			if asUnsupported(err, &ue) {
+			if errors.As(err, &ue) {
 				return nil, err
 			}
 			return nil, fmt.Errorf("runtime: %s: %w", en.node, err)

@@ -361,7 +361,3 @@ func indexOf(s []int, v int) int {
 	}
 	return -1
 }
-
-func asUnsupported(err error, target **UnsupportedError) bool {
-	return errors.As(err, target)
-}

@@ -8,9 +8,7 @@ import (
 	"testing"
 
 	"github.com/podaml/poda/graph"
-	"github.com/podaml/poda/onnx/pb"
 	"github.com/podaml/poda/tensor"
-	"google.golang.org/protobuf/proto"
 )
 
 // tinyModel is X[?,4] → Gemm(W[4,3], b) → Relu → Reshape([-1]) → Y, with
@@ -198,9 +196,6 @@ func TestContextCancel(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
-
-var _ = proto.String
-var _ = pb.AttributeProto_INT
 
 // TestBadModelsFailCleanly checks that malformed graphs and out-of-range
 // indices give errors, not panics.
