@@ -1,0 +1,106 @@
+package kernels
+
+// sparseDoc anchors the documentation of the sparse kernels (the package
+// comment is in doc.go).
+//
+// # Sparse weights
+//
+// A pruned weight W (rows×cols, dense row-major) becomes a SparseMatrix
+// with NewCSR, NewBSR8 or NewNM; the runtime picks one per layer by timing
+// (TestSparseBreakEven shows why no single format wins). All three
+// implement
+//
+//	MulDense(c, ldc, b, ldb, p, beta, ep)      C[rows,p] = ep(W·B + beta·C)   Conv via Im2col
+//	MulVecBatch(y, ldy, x, ldx, m, beta, ep)   Y[m,rows] = ep(X·Wᵀ + beta·Y)  Gemm, transB = 1
+//
+// with Sgemm's conventions (strides, beta == 0 overwrites, *Epilogue with
+// the bias per row for MulDense/Conv and per column for MulVecBatch).
+//
+//	format   layout                                          bytes/value  kernels
+//	csr      RowPtr[rows+1], ColIdx[nnz] int32, Val[nnz]     8            any sparsity
+//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5          batch 1, moderate sparsity
+//	nmN:M    Val, Off (uint8) [rows, ceil(cols/M)·N]          5            2:4, 1:4, 4:8 …
+//
+// MulDense (and MulVecBatch for m ≥ 4/8/16 with CSR/BSR8/NM, after an
+// AVX2 8×8-tile transpose of X into [cols, m]) keeps up to 64 columns of
+// one row of C in eight YMM registers for the whole row and, for each
+// stored value w = W(r, k), broadcasts w and FMAs it with B[k, j:j+64];
+// the last vector of a row is masked, so any width works. NM blocks the
+// depth by 64 columns of W so that B's rows stay in L1. The kernels are
+// generated (sparse_gen.go → sparse_amd64.s, sparse_stubs_amd64.go) in one
+// variant per accumulator count and N.
+//
+// MulVecBatch for smaller m computes one sparse dot product per output:
+// CSR with four scalar FMA chains (3 loads per nonzero; VGATHERDPS is 2×
+// slower on this Zen 3), BSR8 with one 8-wide FMA per block on
+// x[k0:k0+8], 2:4 with x[16c:16c+16] split into two 128-bit-lane halves,
+// permuted in lane by the offsets (VPERMILPS), blended, and shared by four
+// rows of W; 1:2 and 4:8 use VPERMPS; other N:M gather.
+//
+// # Measurements
+//
+// AMD EPYC (Zen 3, AVX2+FMA, no AVX-512), 2 vCPUs shared with other jobs
+// (load average 15–20 during the runs, so ratios moved ±30% between
+// runs; times are the best of 60 rounds of 0.5 ms, dense and sparse
+// interleaved, and -cpu 1). LeNet-300-100 uses its trained weights from
+// testdata/models/lenet300.onnx magnitude-pruned to 95% (2:4: the two
+// largest |w| of every four); LeNet-5 layers use random weights pruned to
+// 90%. Dense is Sgemm on the same (pruned, dense) weights.
+//
+//	go test -run '^$' -bench 'BenchmarkSparse$' -cpu 1 -benchtime 200x ./runtime/kernels/
+//
+//	layer (shape)                       dense µs   csr            bsr1x8         nm2:4 (50%)
+//	LeNet-300 fc1 784→300, b1, 95%        20.3     7.6   2.7×     3.7   4.4×    14.1  1.35×
+//	LeNet-300 fc1 784→300, b64, 95%      423      48     8.8×   159     3.4×   261    1.56×
+//	LeNet-300 fc2 300→100, b1, 95%         3.7     1.2   3.0×     1.4   2.7×     2.7  0.99×
+//	LeNet-300 fc2 300→100, b64, 95%       89      10     8.8×    33     2.8×    36    1.97×
+//	LeNet-5 conv2 50×500·(500×64), 90%    72       8.8   8.2×    38     1.9×      –
+//	LeNet-5 fc1 800→500, b1, 90%          35      17     2.1×    17     1.7×    26    1.23×
+//	LeNet-5 fc1 800→500, b64, 90%        681     188     3.6×   592     1.2×   888    0.91×
+//
+// (nm2:4 rows: dense time of the 2:4-pruned weights, within noise of the
+// 95% one; other runs gave 0.9–1.5× for LeNet-5 fc1 b64 and 1.2–1.5× for
+// LeNet-300 fc1 b1 with 2:4. bytes vs dense: csr 0.10, bsr1x8 0.21 (fc1)
+// to 0.54, nm2:4 0.625.)
+//
+// Break-even on LeNet-300 fc1 (trained weights, magnitude-pruned):
+//
+//	PODA_SPARSE_SWEEP=1 go test -run TestSparseBreakEven -v -cpu 1 ./runtime/kernels/
+//
+//	batch 1    50%    60%    70%    80%    90%    95%    98%   break-even
+//	csr       0.29×  0.45×  0.51×  0.77×  1.60×  2.97×  6.84×  90%
+//	bsr1x8    0.98×  0.95×  1.20×  1.88×  2.79×  4.61×  7.46×  70%
+//	nm2:4 1.47× (50%), nm1:4 0.53× and nm2:8 0.57× (75%, gathers), nm1:8 1.03× (87.5%)
+//
+//	batch 64   50%    60%    70%    80%    90%    95%    98%   break-even
+//	csr       0.90×  1.10×  1.44×  2.13×  4.32×  8.17×  13.5×  60%
+//	bsr1x8    0.64×  0.73×  0.79×  0.99×  1.57×  2.66×  5.40×  90%
+//	nm2:4 1.36× (50%), nm1:4 2.00×, nm2:8 2.00× (75%), nm1:8 4.15× (87.5%)
+//
+// So: batch 1 → bsr1x8 from ~70% (csr above ~95% on fc2-sized layers),
+// nm2:4 at 2:4; batch ≥ 4 and Conv → csr from ~60%, nm for N:M.
+// BenchmarkSparseVecBatchM places the per-format switch from dot
+// products to the transposed kernel (transposeMin: csr 4, bsr1x8 8,
+// nm 16).
+//
+// # Caveats
+//
+//   - The kernels trust the index arrays: a hand-built or edited matrix
+//     must pass Validate (the constructors' output does).
+//   - CSR drops exact zeros, so it never computes 0·Inf = NaN where dense
+//     Sgemm would; BSR8 and NM multiply their stored zeros in the
+//     assembly but skip them in the generic loops, so with Inf in B or x
+//     the two paths can differ. Summation order differs from Sgemm
+//     (results agree to rounding).
+//   - The AVX2 NM kernels cover N ∈ {1, 2, 4, 8} for MulDense and N | 8
+//     for batch 1 (fast only for M = 2N); other N:M run the generic loops.
+//     BSR8 with fewer than 8 columns runs the generic loops.
+//   - 2:4 at batch 1 on narrow layers (fc2, 300 columns) is no faster than
+//     dense: the 12 columns past the last 16-column chunk go through Go.
+//   - Parallelism splits rows of W into shares of equal stored values
+//     once nnz·width ≥ 2^17 per goroutine (sparseParallelWork); on this
+//     2-vCPU machine under load it gave no measurable gain, so the table
+//     is single-threaded. Threads on each matrix caps it (0: GOMAXPROCS).
+//   - There are no arm64 kernels: other architectures run the generic Go
+//     loops (sparse_other.go, sparse_transpose_other.go).
+const sparseDoc = "see the comment above"
