@@ -1,8 +1,15 @@
 package prune
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/internal/onnxcheck"
+	"github.com/podaml/poda/onnx"
 )
 
 // TestNMPattern checks on every fixture that each group of M consecutive
@@ -60,4 +67,42 @@ func TestNMRejectsBadPattern(t *testing.T) {
 			t.Errorf("%d:%d accepted", p[0], p[1])
 		}
 	}
+}
+
+// TestPrunedModelsPassChecker saves every fixture after unstructured and
+// N:M pruning (sparse storage) and has onnx.checker judge the files.
+func TestPrunedModelsPassChecker(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range fixtures(t) {
+		for i, apply := range []func(m *graph.Model) error{
+			func(m *graph.Model) error {
+				_, err := Unstructured(m, UnstructuredOptions{Sparsity: 0.9, Scope: Global})
+				return err
+			},
+			func(m *graph.Model) error { _, err := NM(m, NMOptions{N: 2, M: 4}); return err },
+		} {
+			m := loadFixture(t, name)
+			if err := apply(m); err != nil {
+				t.Fatal(err)
+			}
+			m.StoreSparse(nil)
+			p := filepath.Join(dir, fmt.Sprintf("%s_%d.onnx", name, i))
+			if err := m.Save(p, onnx.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			back, err := graph.Load(p, onnx.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tg := range Targets(m) {
+				a, b := m.Graph.Initializer(tg.Tensor).F32, back.Graph.Initializer(tg.Tensor)
+				if b == nil || !slices.Equal(a, b.F32) {
+					t.Fatalf("%s: %s did not read back the same", p, tg.Tensor)
+				}
+			}
+			paths = append(paths, p)
+		}
+	}
+	onnxcheck.Check(t, paths...)
 }

@@ -1,11 +1,12 @@
 package prune
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"path"
-	"sort"
+	"slices"
 
 	"github.com/podaml/poda/graph"
 )
@@ -188,14 +189,26 @@ func countZeros(w []float32) int {
 }
 
 // magnitudeOrder returns the indices of w by increasing |w|, ties by index.
+// It sorts 64-bit keys (|w|'s bits above the index): the bits of
+// non-negative floats order like the floats, and the index breaks ties.
 func magnitudeOrder(w []float32) []int {
-	idx := make([]int, len(w))
-	for i := range idx {
-		idx[i] = i
+	if len(w) >= 1<<32 {
+		idx := make([]int, len(w))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(abs32(w[a]), abs32(w[b])) })
+		return idx
 	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		return abs32(w[idx[a]]) < abs32(w[idx[b]])
-	})
+	keys := make([]uint64, len(w))
+	for i, v := range w {
+		keys[i] = uint64(math.Float32bits(abs32(v)))<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	idx := make([]int, len(w))
+	for i, k := range keys {
+		idx[i] = int(uint32(k))
+	}
 	return idx
 }
 
