@@ -74,7 +74,9 @@ func TestConformance(t *testing.T) {
 			switch {
 			case reason != "":
 				skipped++
-				unsupported[reason]++
+				for _, r := range strings.Split(reason, "+") {
+					unsupported[r]++
+				}
 				if only != "" {
 					t.Logf("%s: skipped: %s", name, reason)
 				}
@@ -98,9 +100,17 @@ func TestConformance(t *testing.T) {
 		return reasons[i] < reasons[j]
 	})
 	var b strings.Builder
-	b.WriteString(summary + "\nskipped for:")
+	b.WriteString(summary + "\nunsupported ops (tests skipped for each):")
 	for _, r := range reasons {
-		fmt.Fprintf(&b, " %s×%d", r, unsupported[r])
+		if op, ok := strings.CutPrefix(r, "op:"); ok {
+			fmt.Fprintf(&b, " %s×%d", op, unsupported[r])
+		}
+	}
+	b.WriteString("\nother skip reasons:")
+	for _, r := range reasons {
+		if !strings.HasPrefix(r, "op:") {
+			fmt.Fprintf(&b, " [%s]×%d", r, unsupported[r])
+		}
 	}
 	fmt.Println(b.String())
 	t.Log(b.String())
@@ -122,7 +132,7 @@ func runConformance(dir string) (reason string, err error) {
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return "op:" + strings.Join(slices.Compact(missing), "+"), nil
+		return "op:" + strings.Join(slices.Compact(missing), "+op:"), nil
 	}
 	for _, v := range append(append([]*graph.Value(nil), g.Inputs...), g.Outputs...) {
 		if !v.IsTensor() {
@@ -136,7 +146,7 @@ func runConformance(dir string) (reason string, err error) {
 	if err != nil {
 		var ue *UnsupportedError
 		if errors.As(err, &ue) {
-			return "op:" + ue.OpType, nil
+			return "unsupported:" + ue.OpType + ":" + ue.Reason, nil
 		}
 		return "", err
 	}
