@@ -32,6 +32,9 @@ type spmmArgs struct {
 	stride int      // NM dot: values per row
 	quadO  int      // NM dot: bytes of offsets in 4 rows
 	quadV  int      // NM dot: bytes from the end of a quad's first row chunks to the next quad's first row
+	xtail  *float32 // 2:4 dot: x from column 16·chunks on, zero-padded to 16
+	tmask  *int32   // 2:4 dot: lane mask of the partial chunk
+	ptail  int      // 2:4 dot: values in the partial chunk after the full ones (0…8)
 }
 
 // spMaskTable[8-w:16-w] is the mask of the first w lanes.
@@ -284,7 +287,16 @@ func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta floa
 		// 8 values span 16 columns; stop before a chunk would read past x.
 		a.chunks = min(stride/8, len(x)/16)
 		a.vskip = stride - 8*a.chunks
+		var xt [16]float32
 		if nn == 2 {
+			// The values after the full chunks (at most 8) form one
+			// partial chunk, read under a lane mask against a zero-padded
+			// copy of the end of x; its offsets are read as a full 8 bytes,
+			// which needs the slack NewNM leaves after Off.
+			if rest := stride - 8*a.chunks; rest > 0 && rest <= 8 && cap(off)-len(off) >= 8 {
+				copy(xt[:], x[16*a.chunks:])
+				a.xtail, a.tmask, a.ptail = &xt[0], &spMaskTable[8-rest], rest
+			}
 			if q := rows / 4; q > 0 {
 				a.rows, a.stride = q, stride
 				a.quadO, a.quadV = 4*stride, 16*stride-32*a.chunks
@@ -295,6 +307,9 @@ func nmDot(rows, groups, nn, mm int, off []uint8, val, x, y []float32, beta floa
 				a.rows = r
 				a.off, a.val, a.c = &off[r0*stride], &val[r0*stride], &y[r0]
 				nmDot24AVX2(&a)
+			}
+			if a.ptail > 0 {
+				return
 			}
 		} else {
 			nmDotPermAVX2(&a)

@@ -4929,7 +4929,7 @@ c2:
 
 c1:
 	TESTQ       CX, CX
-	JZ          reduce
+	JZ          ptail
 	VPMOVZXBD   (R10), Y2
 	VMOVUPS     (BX), X3
 	VINSERTF128 $1, 32(BX), Y3, Y3
@@ -4941,6 +4941,24 @@ c1:
 	VFMADD231PS (R11), Y3, Y0
 	ADDQ        $8, R10
 	ADDQ        $32, R11
+
+ptail:
+	CMPQ        232(R14), $0
+	JEQ         reduce
+	MOVQ        224(R14), AX
+	VMOVDQU     (AX), Y10
+	MOVQ        216(R14), AX
+	VPMOVZXBD   (R10), Y2
+	VMOVUPS     (AX), X3
+	VINSERTF128 $1, 32(AX), Y3, Y3
+	VMOVUPS     16(AX), X4
+	VINSERTF128 $1, 48(AX), Y4, Y4
+	VPERMILPS   Y2, Y3, Y3
+	VPERMILPS   Y2, Y4, Y4
+	VBLENDPS    $0xCC, Y4, Y3, Y3
+	VANDPS      Y10, Y3, Y3
+	VMASKMOVPS  (R11), Y10, Y11
+	VFMADD231PS Y11, Y3, Y0
 
 reduce:
 	HSUM01
@@ -4975,6 +4993,17 @@ done:
 	VBLENDPS    $0xCC, Y6, Y5, Y5; \
 	VFMADD231PS (valr), Y5, acc
 
+// ROW24M is ROW24 for the last, partial chunk: values loaded under the
+// lane mask in Y10.
+#define ROW24M(offb, valr, acc) \
+	VPMOVZXBD   (offb)(AX*8), Y2; \
+	VPERMILPS   Y2, Y3, Y5;       \
+	VPERMILPS   Y2, Y4, Y6;       \
+	VBLENDPS    $0xCC, Y6, Y5, Y5; \
+	VANDPS      Y10, Y5, Y5;      \
+	VMASKMOVPS  (valr), Y10, Y11; \
+	VFMADD231PS Y11, Y5, acc
+
 // func nmDot24x4AVX2(a *spmmArgs)
 //
 // nmDot24AVX2 on rows·4 rows, four rows per pass over x so that each x
@@ -5007,7 +5036,7 @@ quad:
 
 chunk:
 	CMPQ        AX, CX
-	JGE         reduce
+	JGE         ptail
 	VMOVUPS     (BX), X3
 	VINSERTF128 $1, 32(BX), Y3, Y3
 	VMOVUPS     16(BX), X4
@@ -5023,6 +5052,22 @@ chunk:
 	ADDQ        $64, BX
 	INCQ        AX
 	JMP         chunk
+
+ptail:
+	CMPQ        232(R14), $0
+	JEQ         reduce
+	MOVQ        224(R14), CX
+	VMOVDQU     (CX), Y10
+	MOVQ        216(R14), BX
+	VMOVUPS     (BX), X3
+	VINSERTF128 $1, 32(BX), Y3, Y3
+	VMOVUPS     16(BX), X4
+	VINSERTF128 $1, 48(BX), Y4, Y4
+	ROW24M(R9, SI, Y0)
+	ROW24M(R10, DX, Y1)
+	ROW24M(R12, R11, Y7)
+	ROW24M(R13, R15, Y8)
+	MOVQ        104(R14), CX
 
 reduce:
 	VMOVAPS Y0, Y9

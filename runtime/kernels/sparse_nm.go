@@ -36,7 +36,7 @@ func NewNM(w []float32, rows, cols, n, m int) (*NM, error) {
 	s := &NM{
 		Rows: rows, Cols: cols, N: n, M: m, Groups: g,
 		Val: make([]float32, rows*g*n),
-		Off: make([]uint8, rows*g*n),
+		Off: make([]uint8, rows*g*n, rows*g*n+8), // slack for the 2:4 batch-1 kernel
 	}
 	for r := 0; r < rows; r++ {
 		for gi := 0; gi < g; gi++ {

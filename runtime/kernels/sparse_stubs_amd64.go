@@ -9,7 +9,8 @@ import "unsafe"
 func init() {
 	var a spmmArgs
 	if unsafe.Offsetof(a.rowptr) != 8 || unsafe.Offsetof(a.val) != 32 || unsafe.Offsetof(a.mask) != 72 ||
-		unsafe.Offsetof(a.beta) != 96 || unsafe.Offsetof(a.base) != 120 || unsafe.Offsetof(a.inc) != 152 || unsafe.Offsetof(a.vskip) != 184 {
+		unsafe.Offsetof(a.beta) != 96 || unsafe.Offsetof(a.base) != 120 || unsafe.Offsetof(a.inc) != 152 || unsafe.Offsetof(a.vskip) != 184 ||
+		unsafe.Offsetof(a.stride) != 192 || unsafe.Offsetof(a.xtail) != 216 || unsafe.Offsetof(a.tmask) != 224 || unsafe.Offsetof(a.ptail) != 232 {
 		panic("kernels: spmmArgs layout does not match sparse_amd64.s; run go generate")
 	}
 }

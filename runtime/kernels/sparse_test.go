@@ -497,3 +497,24 @@ func TestSparsePanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestNMNoSlack runs the 2:4 batch-1 path on an NM whose Off has no spare
+// capacity (built by hand rather than by NewNM): the partial last chunk
+// must then go through the Go loop rather than read past Off.
+func TestNMNoSlack(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(33, 34))
+		for _, sz := range [][2]int{{5, 300}, {8, 36}, {3, 20}, {9, 100}} {
+			rows, cols := sz[0], sz[1]
+			w := spNMPrune(spRandom(r, rows, cols, 0.2), rows, cols, 2, 4)
+			s, err := NewNM(w, rows, cols, 2, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Off = slices.Clip(s.Off)
+			for _, m := range []int{1, 3} {
+				spCheck(t, r, s, w, spCase{rows: rows, cols: cols, width: m, beta: 0.5, vec: true})
+			}
+		}
+	})
+}
