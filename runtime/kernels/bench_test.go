@@ -68,6 +68,14 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
+// BenchmarkSgemmSmallM is a batch-m Linear layer 784→300 (transB) for
+// the smallest batches, where rows go one at a time (gemvRows).
+func BenchmarkSgemmSmallM(b *testing.B) {
+	for _, m := range []int{1, 2, 3, 4, 6, 8} {
+		b.Run(fmt.Sprintf("m=%d", m), func(b *testing.B) { benchSgemm(b, m, 300, 784, false, true) })
+	}
+}
+
 // BenchmarkSgemmGeneric is BenchmarkSgemm with the assembly switched off.
 func BenchmarkSgemmGeneric(b *testing.B) {
 	saved := useAVX2FMA

@@ -58,9 +58,10 @@
 //
 // Edge tiles are zero-padded in the packed buffers; the micro-kernel then
 // writes a full 6×16 tile into a scratch buffer that is merged into C, so
-// nothing outside the m×n result is ever written. The m == 1 case (a
-// batch-1 MLP layer) skips packing altogether and streams B with Axpy or
-// Dot, since there every B element is used once.
+// nothing outside the m×n result is ever written. Products with m ≤ 4
+// (batch-1 to batch-4 MLP layers) or n == 1 skip packing altogether and
+// stream the large operand once per row with Axpy or Dot, since there each
+// of its elements is used at most 4 times.
 //
 // Products with m·n·k ≥ 2·parallelWork (2^20) run on up to
 // runtime.GOMAXPROCS goroutines (the caller plus long-lived workers, one

@@ -33,21 +33,26 @@ func (e *Epilogue) noop() bool {
 // apply runs the epilogue on the rows×cols block of c at (i0, j0).
 func (e *Epilogue) apply(c []float32, ldc, i0, j0, rows, cols int) {
 	for i := i0; i < i0+rows; i++ {
-		row := c[i*ldc+j0 : i*ldc+j0+cols]
-		if e.Bias != nil {
-			if e.BiasPerRow {
-				addConst(e.Bias[i], row)
-			} else {
-				addTo(row, e.Bias[j0:j0+cols])
-			}
+		e.applyRow(c[i*ldc+j0:i*ldc+j0+cols], i, j0)
+	}
+}
+
+// applyRow runs the epilogue on row, the part of C's row i that starts at
+// column j0.
+func (e *Epilogue) applyRow(row []float32, i, j0 int) {
+	if e.Bias != nil {
+		if e.BiasPerRow {
+			addConst(e.Bias[i], row)
+		} else {
+			addTo(row, e.Bias[j0:j0+len(row)])
 		}
-		switch e.Act {
-		case ActRelu:
-			relu(row, row)
-		case ActClip:
-			clip(row, row, e.Min, e.Max)
-		case ActLeakyRelu:
-			LeakyRelu(row, row, e.Alpha)
-		}
+	}
+	switch e.Act {
+	case ActRelu:
+		relu(row, row)
+	case ActClip:
+		clip(row, row, e.Min, e.Max)
+	case ActLeakyRelu:
+		LeakyRelu(row, row, e.Alpha)
 	}
 }
