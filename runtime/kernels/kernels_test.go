@@ -286,7 +286,7 @@ func TestSgemmAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items under -race")
 	}
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, sz := range [][3]int{{1, 300, 784}, {64, 1, 576}, {64, 300, 784}, {256, 100, 300}, {20, 576, 25}, {200, 200, 200}} {
+	for _, sz := range [][3]int{{1, 300, 784}, {3, 300, 784}, {64, 1, 576}, {64, 300, 784}, {256, 100, 300}, {20, 576, 25}, {200, 200, 200}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		a, b, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 		ep := &Epilogue{Bias: randSlice(r, n), Act: ActRelu}
