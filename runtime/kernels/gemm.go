@@ -36,7 +36,7 @@ var parallelWork = 1 << 19
 //
 // Large products are split across up to runtime.GOMAXPROCS goroutines;
 // packing buffers come from a sync.Pool, so steady-state calls do not
-// allocate.
+// allocate. Sgemm is safe for concurrent use on distinct outputs.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	SgemmEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 }
@@ -277,9 +277,9 @@ type workerBuf struct {
 
 var ctxPool = sync.Pool{New: func() any { return new(gemmCtx) }}
 
-// split chooses the number of goroutines and whether they share out rows
-// or columns of C: whichever wastes less in the last, partial share. Rows
-// win ties, since then only the (cheaper, copy-only) B packing is repeated.
+// split chooses the number of goroutines (at most procs, and one per
+// parallelWork of m·n·k) and whether they share out rows or columns of C:
+// whichever leaves less idle in the last, partial share; rows on a tie.
 func (g *gemmCtx) split(procs int) {
 	rs := (g.m + mr - 1) / mr
 	cs := (g.n + nr - 1) / nr
