@@ -73,6 +73,15 @@
 // operand that is not split. Contexts and buffers are recycled through a
 // sync.Pool, so a steady-state call does not allocate (TestSgemmAllocs).
 //
+// # Vector kernels
+//
+// Axpy, Dot, Sum, Scale, AddConst, AddTo, MulTo, Relu and Clip have AVX2
+// loops (32 floats per iteration, then 8, then a scalar tail); LeakyRelu
+// and AddBias are built on them. Relu and Clip pass NaN and -0 through
+// exactly like their generic "if v < lo { v = lo }" loops (the source is
+// VMAXPS's second operand), so both paths agree bit for bit; Axpy and Dot
+// differ from the generic loops only by FMA rounding and summation order.
+//
 // # Dispatch
 //
 // As in golang.org/x/crypto/blake2b and gonum's internal/asm:
