@@ -79,8 +79,9 @@
 // loops (32 floats per iteration, then 8, then a scalar tail); LeakyRelu
 // and AddBias are built on them. Relu and Clip pass NaN and -0 through
 // exactly like their generic "if v < lo { v = lo }" loops (the source is
-// VMAXPS's second operand), so both paths agree bit for bit; Axpy and Dot
-// differ from the generic loops only by FMA rounding and summation order.
+// VMAXPS's second operand), so both paths agree bit for bit; Axpy, Dot and
+// Sum differ from the generic loops only by FMA rounding and summation
+// order; the other kernels match them exactly.
 //
 // # Dispatch
 //
