@@ -112,3 +112,32 @@ func convertTo(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
 	}
 	return t, nil
 }
+
+// TestPlanMemory logs, for each fixture model at batch 1, the planned
+// arena next to the total size of the intermediate values it holds, and
+// checks that reuse by liveness makes the arena no larger than that total.
+func TestPlanMemory(t *testing.T) {
+	models, _ := filepath.Glob(filepath.Join(modelsDir, "*.onnx"))
+	for _, path := range models {
+		s, m := loadSession(t, path)
+		if len(s.InputNames()) != 1 {
+			continue
+		}
+		x := randomInput(t, m, s.InputNames()[0], 1)
+		if _, err := s.Run(context.Background(), map[string]*tensor.Tensor{s.InputNames()[0]: x}); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := s.planFor([]*tensor.Tensor{x})
+		total := 0
+		for _, sl := range p.slots {
+			if sl.kind == slotArena {
+				total += alignUp(tensor.Prod(sl.shape)*sl.dtype.Size(), arenaAlign)
+			}
+		}
+		t.Logf("%-14s %3d steps, arena %8d bytes for %8d bytes of intermediates (%.0f%%), scratch %d bytes",
+			filepath.Base(path), len(p.steps), p.arenaBytes, total, 100*float64(p.arenaBytes)/float64(max(total, 1)), 4*p.scratch)
+		if p.arenaBytes > total {
+			t.Errorf("%s: arena %d > intermediates %d", path, p.arenaBytes, total)
+		}
+	}
+}

@@ -45,8 +45,9 @@ func (f *fusion) producers() map[string]*execNode {
 	return p
 }
 
-// konst returns the value of an initializer, a session constant or a
-// Constant node's output, or nil.
+// konst returns the value of an initializer, a session constant, a
+// Constant node's output or an Identity of one of those (exporters share
+// equal weights that way), or nil.
 func (f *fusion) konst(name string) *tensor.Tensor {
 	for _, t := range f.consts {
 		if t.Name == name {
@@ -57,8 +58,16 @@ func (f *fusion) konst(name string) *tensor.Tensor {
 		return t
 	}
 	for _, en := range f.nodes {
-		if c, ok := en.op.(*constantOp); ok && len(en.outputs) == 1 && en.outputs[0] == name {
-			return c.t
+		if len(en.outputs) != 1 || en.outputs[0] != name {
+			continue
+		}
+		switch o := en.op.(type) {
+		case *constantOp:
+			return o.t
+		case identityOp:
+			if len(en.inputs) == 1 && en.inputs[0] != name {
+				return f.konst(en.inputs[0])
+			}
 		}
 	}
 	return nil
