@@ -209,6 +209,9 @@ const checkScript = "import onnx, sys; onnx.checker.check_model(onnx.load(sys.ar
 // Every test model that ONNX's checker accepts is still accepted after
 // Load → Save. One python process checks them all.
 func TestSavedTestdataPassONNXChecker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("checks every test model; skipped with -short")
+	}
 	py := pythonONNX(t)
 	files := modelFiles(t)
 	dir := t.TempDir()
