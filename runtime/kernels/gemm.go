@@ -83,9 +83,11 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	}
 	if m <= gemvRows {
 		for i := 0; i < m; i++ {
-			ai := a[i*lda:] // row i of A
+			var ai []float32
 			if transA {
 				ai = a[i:] // column i of A
+			} else {
+				ai = a[i*lda:] // row i of A
 			}
 			gemvRow(transA, transB, n, k, alpha, ai, lda, b, ldb, beta, c[i*ldc:i*ldc+n], i, ep)
 		}

@@ -178,7 +178,7 @@ func TestSgemmEdges(t *testing.T) {
 			for _, sz := range [][3]int{
 				{1, 1, 1}, {1, 67, 13}, {67, 1, 13}, {6, 16, 1}, {7, 17, 2}, {5, 15, 3},
 				{mr, nr, kcBlock}, {mr + 1, nr + 1, kcBlock + 1}, {mcBlock + 7, 33, kcBlock*2 + 5},
-				{150, 200, 300}, {3, ncBlock + 20, 4}, {2, 3, 0}, {0, 5, 5}, {5, 0, 5},
+				{150, 200, 300}, {3, ncBlock + 20, 4}, {4, 36, 3}, {2, 3, 0}, {0, 5, 5}, {5, 0, 5},
 			} {
 				for _, ab := range [][2]float32{{1, 0}, {2, 1}, {-1, 0.5}} {
 					if sz[0] == 0 || sz[1] == 0 {
@@ -337,4 +337,25 @@ func TestSgemmPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// FuzzSgemm checks arbitrary small shapes, strides and flags against the
+// float64 triple loop; the seeds run as part of go test.
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(7), uint8(17), uint8(9), uint8(0), uint8(3), uint64(1))
+	f.Add(uint8(1), uint8(40), uint8(70), uint8(2), uint8(0), uint64(2))
+	f.Add(uint8(13), uint8(1), uint8(33), uint8(1), uint8(5), uint64(3))
+	f.Add(uint8(64), uint8(35), uint8(5), uint8(3), uint8(1), uint64(4))
+	f.Add(uint8(3), uint8(35), uint8(3), uint8(15), uint8(1), uint64(5)) // found by fuzzing: m ≤ gemvRows, transA, k < m
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pad uint8, seed uint64) {
+		alphas := []float32{1, -0.5, 0, 2}
+		betas := []float32{0, 1, 0.7, -1}
+		r := rand.New(rand.NewPCG(seed, 7))
+		runGemmCase(t, r, gemmCase{
+			transA: flags&1 != 0, transB: flags&2 != 0,
+			m: 1 + int(m)%80, n: 1 + int(n)%80, k: int(k) % 80,
+			alpha: alphas[flags>>2&3], beta: betas[flags>>4&3],
+			padA: int(pad) & 3, padB: int(pad) >> 2 & 3, padC: int(pad) >> 4 & 3,
+		})
+	})
 }
