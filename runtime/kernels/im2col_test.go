@@ -135,3 +135,59 @@ func TestIm2colPanics(t *testing.T) {
 		}()
 	}
 }
+
+// FuzzIm2col compares Im2col with its definition element by element and
+// checks the Col2im adjoint identity on arbitrary small geometries.
+func FuzzIm2col(f *testing.F) {
+	f.Add(uint8(2), uint8(5), uint8(7), uint8(3), uint8(2), uint8(0x12), uint8(0x21), uint8(0x11))
+	f.Add(uint8(1), uint8(1), uint8(9), uint8(1), uint8(4), uint8(0x30), uint8(0x03), uint8(0x23))
+	f.Fuzz(func(t *testing.T, c, h, w, kh, kw, padTB, padLR, strideDil uint8) {
+		cc := convCase{
+			c: 1 + int(c)%3, h: 1 + int(h)%10, w: 1 + int(w)%10, kh: 1 + int(kh)%5, kw: 1 + int(kw)%5,
+			padT: int(padTB) & 7, padB: int(padTB) >> 4 & 7, padL: int(padLR) & 7, padR: int(padLR) >> 4 & 7,
+			strideH: 1 + int(strideDil)&3, strideW: 1 + int(strideDil)>>2&3, dH: 1 + int(strideDil)>>4&3, dW: 1 + int(strideDil)>>6&3,
+		}
+		outH, outW := cc.out()
+		r := rand.New(rand.NewPCG(uint64(c), uint64(w)))
+		x := randSlice(r, cc.c*cc.h*cc.w)
+		colLen := cc.c * cc.kh * cc.kw * outH * outW
+		buf, col := guarded(colLen, func(int) float32 { return float32(math.NaN()) })
+		Im2col(col, x, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.padT, cc.padL, cc.padB, cc.padR, cc.strideH, cc.strideW, cc.dH, cc.dW)
+		checkGuards(t, "col", buf, colLen)
+		row := 0
+		for ci := 0; ci < cc.c; ci++ {
+			for ki := 0; ki < cc.kh; ki++ {
+				for kj := 0; kj < cc.kw; kj++ {
+					for oy := 0; oy < outH; oy++ {
+						for ox := 0; ox < outW; ox++ {
+							iy := oy*cc.strideH - cc.padT + ki*cc.dH
+							ix := ox*cc.strideW - cc.padL + kj*cc.dW
+							var want float32
+							if iy >= 0 && iy < cc.h && ix >= 0 && ix < cc.w {
+								want = x[(ci*cc.h+iy)*cc.w+ix]
+							}
+							if got := col[(row*outH+oy)*outW+ox]; got != want {
+								t.Fatalf("%+v: col[%d][%d,%d] = %v, want %v", cc, row, oy, ox, got, want)
+							}
+						}
+					}
+					row++
+				}
+			}
+		}
+		y := randSlice(r, colLen)
+		img := make([]float32, len(x))
+		Col2im(img, y, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.padT, cc.padL, cc.padB, cc.padR, cc.strideH, cc.strideW, cc.dH, cc.dW)
+		var lhs, rhs, mag float64
+		for i := range col {
+			lhs += float64(col[i]) * float64(y[i])
+			mag += math.Abs(float64(col[i]) * float64(y[i]))
+		}
+		for i := range x {
+			rhs += float64(x[i]) * float64(img[i])
+		}
+		if math.Abs(lhs-rhs) > 1e-5*(mag+1) {
+			t.Fatalf("%+v: <Im2col x, y> = %v, <x, Col2im y> = %v", cc, lhs, rhs)
+		}
+	})
+}
