@@ -19,7 +19,9 @@ import (
 //
 //	go test ./runtime -run '^$' -bench . -benchtime 20x
 //
-// Each reports ns/op for one Run and samples/s (batch / time per Run).
+// Each reports ns/op (wall time of one Run), samples/s (batch / wall time)
+// and cpu-ns/op (process CPU time per Run, all threads: on a loaded
+// machine, the steadier number).
 
 func benchModel(b *testing.B, name string, batch int) {
 	path := filepath.Join(modelsDir, name+".onnx")
@@ -34,11 +36,13 @@ func benchModel(b *testing.B, name string, batch int) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := s.Run(ctx, feeds); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
 
@@ -149,11 +153,13 @@ func BenchmarkLeNet300Pruned(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
+				c0 := cpuTime()
 				for i := 0; i < b.N; i++ {
 					if _, err := s.Run(ctx, feeds); err != nil {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
 				b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 			})
 		}

@@ -68,6 +68,13 @@ func (o *poolOp) prepare(c *pctx) (runFunc, error) {
 	pp := &poolPlan{g: g, r: r, inSize: inSize, outSize: outSize, inStr: inStr, idxStr: idxStr,
 		kk: tensor.Prod(g.k), isMax: o.max, includePad: o.includePad}
 	fast := r == 2 && !withIdx && g.dil[0] == 1 && g.dil[1] == 1
+	if fast {
+		W, kw := g.in[1], g.k[1]
+		for ox := 0; ox < g.out[1]; ox++ {
+			xs := ox*g.stride[1] - g.padB[1]
+			pp.xr = append(pp.xr, max(xs, 0), min(xs+kw, W), min(xs+kw, W+g.padE[1])-xs)
+		}
+	}
 	work := planes * outSize * pp.kk
 	return func(e *env, in, out []*tensor.Tensor) error {
 		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32}
@@ -88,6 +95,9 @@ type poolPlan struct {
 	r, inSize, outSize, kk int
 	inStr, idxStr          []int
 	isMax, includePad      bool
+	// xr holds, per output column of the 2-D path, the input columns
+	// [x0, x1) of its window and the window width within the padding.
+	xr []int
 }
 
 type poolJob struct {
@@ -97,26 +107,28 @@ type poolJob struct {
 }
 
 // pool2DChunk pools planes [lo, hi) of a 2-D input without dilation: each
-// window is clipped to the input once.
+// window is clipped to the input once, with the column ranges computed
+// when planning.
 func pool2DChunk(j poolJob, _, lo, hi int) {
 	p := j.p
 	g := p.g
 	H, W := g.in[0], g.in[1]
 	oh, ow := g.out[0], g.out[1]
+	kh, sh, pt, pe := g.k[0], g.stride[0], g.padB[0], g.padE[0]
+	xr := p.xr
+	negInf := float32(math.Inf(-1))
 	for pl := lo; pl < hi; pl++ {
 		img := j.X[pl*p.inSize : (pl+1)*p.inSize]
 		dst := j.Y[pl*p.outSize : (pl+1)*p.outSize]
 		for oy := 0; oy < oh; oy++ {
-			ys := oy*g.stride[0] - g.padB[0]
-			ye := ys + g.k[0]
-			y0, y1 := max(ys, 0), min(ye, H)
-			ph := min(ye, H+g.padE[0]) - ys
-			for ox := 0; ox < ow; ox++ {
-				xs := ox*g.stride[1] - g.padB[1]
-				xe := xs + g.k[1]
-				x0, x1 := max(xs, 0), min(xe, W)
-				if p.isMax {
-					m := float32(math.Inf(-1))
+			ys := oy*sh - pt
+			y0, y1 := max(ys, 0), min(ys+kh, H)
+			ph := min(ys+kh, H+pe) - ys
+			drow := dst[oy*ow : (oy+1)*ow]
+			if p.isMax {
+				for ox := range drow {
+					x0, x1 := xr[3*ox], xr[3*ox+1]
+					m := negInf
 					for y := y0; y < y1; y++ {
 						for _, v := range img[y*W+x0 : y*W+x1] {
 							if v > m || v != v {
@@ -124,9 +136,12 @@ func pool2DChunk(j poolJob, _, lo, hi int) {
 							}
 						}
 					}
-					dst[oy*ow+ox] = m
-					continue
+					drow[ox] = m
 				}
+				continue
+			}
+			for ox := range drow {
+				x0, x1 := xr[3*ox], xr[3*ox+1]
 				var sum float32
 				for y := y0; y < y1; y++ {
 					for _, v := range img[y*W+x0 : y*W+x1] {
@@ -135,9 +150,9 @@ func pool2DChunk(j poolJob, _, lo, hi int) {
 				}
 				n := (y1 - y0) * (x1 - x0)
 				if p.includePad {
-					n = ph * (min(xe, W+g.padE[1]) - xs)
+					n = ph * xr[3*ox+2]
 				}
-				dst[oy*ow+ox] = sum / float32(n)
+				drow[ox] = sum / float32(n)
 			}
 		}
 	}
