@@ -96,6 +96,10 @@ func relDiff(a, b *tensor.Tensor) float64 {
 // onnx; it skips nothing else.
 func onnxCheck(t *testing.T, m *graph.Model) {
 	t.Helper()
+	if testing.Short() && floatParams(m) > 3_000_000 {
+		t.Log("onnx.checker not run on a large model with -short")
+		return
+	}
 	const py = "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
 		t.Log("onnx.checker not run: python3-onnx missing")

@@ -14,6 +14,7 @@ var structuredFixtures = []string{"resnet_bnfold", "resnet_bn", "concat_block", 
 func TestStructuredValid(t *testing.T) {
 	for _, name := range structuredFixtures {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			m, _ := structuredFixture(t, name)
 			rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.5})
 			if err != nil {
