@@ -152,6 +152,7 @@ func TestConvChain(t *testing.T) {
 	b.node("Relu", []string{"c1"}, []string{"r1"})
 	b.node("Conv", []string{"r1", b.init("w2", 4, 8, 1, 1)}, []string{"y"})
 	m := b.output("y")
+	m.Graph.ValueInfo = []*graph.Value{{Name: "r1", DType: tensor.Float, Shape: graph.ShapeOf(1, 8, 8, 8)}}
 	d := mustBuild(t, m)
 	g := groupOf(t, d, "Conv_c1")
 	if g.Declined != "" || g.Channels != 8 || len(g.Members) != 3 {
@@ -166,6 +167,9 @@ func TestConvChain(t *testing.T) {
 	mp := checkZeroEqualsApply(t, m, func(d *Graph) Plan { return Plan{d.Group("Conv_c1").ID: {1, 5}} }, 1, 3, 8, 8)
 	if !slices.Equal(shapeOf(mp, "w1"), []int{6, 3, 3, 3}) || !slices.Equal(shapeOf(mp, "b1"), []int{6}) || !slices.Equal(shapeOf(mp, "w2"), []int{4, 6, 1, 1}) {
 		t.Errorf("shapes after pruning: %v %v %v", shapeOf(mp, "w1"), shapeOf(mp, "b1"), shapeOf(mp, "w2"))
+	}
+	if v := mp.Graph.Value("r1"); v == nil || v.Shape.String() != "[1 6 8 8]" {
+		t.Errorf("value_info of r1 after pruning: %+v", v)
 	}
 }
 
