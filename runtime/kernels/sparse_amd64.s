@@ -4716,6 +4716,34 @@ row:
 	ADDQ    $4, R9
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+
+b4:
+	LEAQ        3(CX), AX
+	CMPQ        AX, DX
+	JGE         b4done
+	MOVQ        CX, R13
+	SHLQ        $5, R13
+	ADDQ        R11, R13
+	MOVLQSX     (R10)(CX*4), AX
+	MOVLQSX     4(R10)(CX*4), BX
+	VMOVUPS     (R12)(AX*4), Y4
+	VMOVUPS     (R12)(BX*4), Y5
+	MOVLQSX     8(R10)(CX*4), AX
+	MOVLQSX     12(R10)(CX*4), BX
+	VMOVUPS     (R12)(AX*4), Y6
+	VMOVUPS     (R12)(BX*4), Y7
+	VFMADD231PS (R13), Y4, Y0
+	VFMADD231PS 32(R13), Y5, Y1
+	VFMADD231PS 64(R13), Y6, Y2
+	VFMADD231PS 96(R13), Y7, Y3
+	ADDQ        $4, CX
+	JMP         b4
+
+b4done:
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
 
 b2:
 	LEAQ        1(CX), AX
