@@ -36,24 +36,33 @@ var weightRoles = []depgraph.Role{depgraph.RoleOut, depgraph.RoleIn, depgraph.Ro
 // that belongs to c: the producers' filters and biases, the consumers'
 // input slices, normalization scale and shift (the group's whole weight
 // mass, as Torch-Pruning's GroupMagnitudeImportance with p=1 and sum
-// reduction). No per-slice normalization: a channel that feeds large
-// consumers carries more of the model and scores higher. Roles restricts
-// the member roles read (nil: all but BatchNorm running statistics).
-type GroupL1 struct{ Roles []depgraph.Role }
+// reduction). By default slices are not normalized: a channel that feeds
+// large consumers carries more of the model and scores higher. PerSlice
+// divides each slice's scores by their mean first, so that every member
+// weighs the same whatever its size or scale. Roles restricts the member
+// roles read (nil: all but BatchNorm running statistics).
+type GroupL1 struct {
+	Roles    []depgraph.Role
+	PerSlice bool
+}
 
 // Score implements GroupCriterion.
 func (c GroupL1) Score(g *depgraph.Group, m *graph.Model) ([]float64, error) {
-	return groupNorm(g, m, c.Roles, func(v float32) float64 { return math.Abs(float64(v)) }, false)
+	return groupNorm(g, m, c.Roles, func(v float32) float64 { return math.Abs(float64(v)) }, false, c.PerSlice)
 }
 
 // GroupL2 scores channel c by the Euclidean norm of all its weights in the
 // group (the group-lasso norm: square root of the summed squares over
-// every member slice). Roles as for GroupL1.
-type GroupL2 struct{ Roles []depgraph.Role }
+// every member slice). Roles and PerSlice (applied to the summed squares)
+// as for GroupL1.
+type GroupL2 struct {
+	Roles    []depgraph.Role
+	PerSlice bool
+}
 
 // Score implements GroupCriterion.
 func (c GroupL2) Score(g *depgraph.Group, m *graph.Model) ([]float64, error) {
-	return groupNorm(g, m, c.Roles, func(v float32) float64 { return float64(v) * float64(v) }, true)
+	return groupNorm(g, m, c.Roles, func(v float32) float64 { return float64(v) * float64(v) }, true, c.PerSlice)
 }
 
 // GroupBNScale is network slimming's criterion: |γ| of the normalization
@@ -66,7 +75,7 @@ type GroupBNScale struct{ Fallback GroupCriterion }
 func (c GroupBNScale) Score(g *depgraph.Group, m *graph.Model) ([]float64, error) {
 	for _, s := range g.Members {
 		if s.Role == depgraph.RoleNormScale {
-			return groupNorm(g, m, []depgraph.Role{depgraph.RoleNormScale}, func(v float32) float64 { return math.Abs(float64(v)) }, false)
+			return groupNorm(g, m, []depgraph.Role{depgraph.RoleNormScale}, func(v float32) float64 { return math.Abs(float64(v)) }, false, false)
 		}
 	}
 	if c.Fallback != nil {
@@ -109,7 +118,7 @@ func GroupCriterionByName(name string, seed uint64) (GroupCriterion, error) {
 	return nil, fmt.Errorf("unknown structured criterion %q (want l1, l2, bn or random)", name)
 }
 
-func groupNorm(g *depgraph.Group, m *graph.Model, roles []depgraph.Role, f func(float32) float64, sqrt bool) ([]float64, error) {
+func groupNorm(g *depgraph.Group, m *graph.Model, roles []depgraph.Role, f func(float32) float64, sqrt, perSlice bool) ([]float64, error) {
 	if roles == nil {
 		roles = weightRoles
 	}
@@ -134,6 +143,8 @@ func groupNorm(g *depgraph.Group, m *graph.Model, roles []depgraph.Role, f func(
 		outer := tensor.Prod(t.Shape[:s.Axis])
 		inner := tensor.Prod(t.Shape[s.Axis+1:])
 		size := t.Shape[s.Axis]
+		part := make([]float64, g.Channels)
+		var mean float64
 		for c, idx := range s.Index {
 			var acc float64
 			for _, i := range idx {
@@ -144,7 +155,14 @@ func groupNorm(g *depgraph.Group, m *graph.Model, roles []depgraph.Role, f func(
 					}
 				}
 			}
-			out[c] += acc
+			part[c] = acc
+			mean += acc / float64(g.Channels)
+		}
+		if !perSlice || mean == 0 {
+			mean = 1
+		}
+		for c, v := range part {
+			out[c] += v / mean
 		}
 	}
 	if !used {

@@ -2,8 +2,13 @@ package prune
 
 import (
 	"context"
+	"math"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/podaml/poda/prune/depgraph"
+	"github.com/podaml/poda/tensor"
 )
 
 var structuredFixtures = []string{"resnet_bnfold", "resnet_bn", "concat_block", "mbv2_block", "transformer",
@@ -229,4 +234,67 @@ func TestStructuredRoundToHeads(t *testing.T) {
 		t.Errorf("%d attention groups, want 2", heads)
 	}
 	onnxCheck(t, m)
+}
+
+// TestGroupNormCriteria checks the norms on a hand-made group.
+func TestGroupNormCriteria(t *testing.T) {
+	m, _ := structuredFixture(t, "lenet300")
+	d, err := depgraph.Build(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := d.Prunable()[0]
+	out := structuredMember(t, g, depgraph.RoleOut)
+	w := m.Graph.Initializer(out.Tensor)
+	// fc1 output neuron 3: its weight row, its bias, its fc2 input column.
+	var l1, l2 float64
+	for _, s := range g.Members {
+		t2 := m.Graph.Initializer(s.Tensor)
+		outer := tensor.Prod(t2.Shape[:s.Axis])
+		inner := tensor.Prod(t2.Shape[s.Axis+1:])
+		for _, i := range s.Index[3] {
+			for o := 0; o < outer; o++ {
+				for _, v := range t2.F32[(o*t2.Shape[s.Axis]+i)*inner : (o*t2.Shape[s.Axis]+i+1)*inner] {
+					l1 += math.Abs(float64(v))
+					l2 += float64(v) * float64(v)
+				}
+			}
+		}
+	}
+	s1, _ := GroupL1{}.Score(g, m)
+	s2, _ := GroupL2{}.Score(g, m)
+	if math.Abs(s1[3]-l1) > 1e-9*l1 || math.Abs(s2[3]-math.Sqrt(l2)) > 1e-9*l2 {
+		t.Errorf("L1 %g want %g, L2 %g want %g", s1[3], l1, s2[3], math.Sqrt(l2))
+	}
+	// Per-slice normalization: every member contributes mean 1.
+	sp, _ := GroupL1{PerSlice: true}.Score(g, m)
+	var sum float64
+	for _, v := range sp {
+		sum += v
+	}
+	if want := float64(len(g.Members) * g.Channels); math.Abs(sum-want) > 1e-6*want {
+		t.Errorf("per-slice scores sum to %g, want %g", sum, want)
+	}
+	if len(w.Shape) != 2 {
+		t.Fatalf("fc1 weight %v", w.Shape)
+	}
+	r1, _ := GroupRandom{Seed: 1}.Score(g, m)
+	r2, _ := GroupRandom{Seed: 1}.Score(g, m)
+	r3, _ := GroupRandom{Seed: 2}.Score(g, m)
+	if !slices.Equal(r1, r2) || slices.Equal(r1, r3) {
+		t.Error("GroupRandom is not a function of its seed")
+	}
+	if _, err := (GroupBNScale{}).Score(g, m); err == nil {
+		t.Error("BN scale scored a group without BatchNormalization")
+	}
+}
+
+func structuredMember(t *testing.T, g *depgraph.Group, r depgraph.Role) depgraph.Slice {
+	for _, s := range g.Members {
+		if s.Role == r {
+			return s
+		}
+	}
+	t.Fatalf("%s has no %s member", g, r)
+	return depgraph.Slice{}
 }
