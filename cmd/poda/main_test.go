@@ -18,7 +18,7 @@ import (
 	"github.com/podaml/poda/prune"
 )
 
-func poda(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func podaCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var o, e bytes.Buffer
 	code = run(context.Background(), args, &o, &e)
@@ -51,25 +51,25 @@ func TestInterspersedFlags(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	if _, e, code := poda(t, "nonsense"); code != 2 || !strings.Contains(e, "unknown command") {
+	if _, e, code := podaCmd(t, "nonsense"); code != 2 || !strings.Contains(e, "unknown command") {
 		t.Errorf("unknown command: code %d, stderr %q", code, e)
 	}
-	if o, _, code := poda(t, "inspect", "--help"); code != 0 || !strings.Contains(o, "--json") {
+	if o, _, code := podaCmd(t, "inspect", "--help"); code != 0 || !strings.Contains(o, "--json") {
 		t.Errorf("inspect --help: code %d, stdout %q", code, o)
 	}
-	if _, e, code := poda(t, "inspect", "/nonexistent/model.onnx"); code != 1 || !strings.Contains(e, "/nonexistent/model.onnx") {
+	if _, e, code := podaCmd(t, "inspect", "/nonexistent/model.onnx"); code != 1 || !strings.Contains(e, "/nonexistent/model.onnx") {
 		t.Errorf("missing model: code %d, stderr %q", code, e)
 	}
-	if _, e, code := poda(t, "prune", "../../testdata/models/lenet5.onnx"); code != 2 || !strings.Contains(e, "-o OUT") {
+	if _, e, code := podaCmd(t, "prune", "../../testdata/models/lenet5.onnx"); code != 2 || !strings.Contains(e, "-o OUT") {
 		t.Errorf("prune without -o: code %d, stderr %q", code, e)
 	}
-	if _, e, code := poda(t, "inspect", "--bogus", "x"); code != 2 || !strings.Contains(e, "bogus") {
+	if _, e, code := podaCmd(t, "inspect", "--bogus", "x"); code != 2 || !strings.Contains(e, "bogus") {
 		t.Errorf("bad flag: code %d, stderr %q", code, e)
 	}
 }
 
 func TestInspectJSON(t *testing.T) {
-	o, e, code := poda(t, "inspect", "../../testdata/models/lenet5.onnx", "--json")
+	o, e, code := podaCmd(t, "inspect", "../../testdata/models/lenet5.onnx", "--json")
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, e)
 	}
@@ -91,7 +91,7 @@ func TestInspectJSON(t *testing.T) {
 func TestPruneWritesValidModel(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pruned.onnx")
-	o, e, code := poda(t, "prune", "../../testdata/models/lenet300.onnx", "-o", out, "--sparsity", "0.9", "--scope", "global", "--json")
+	o, e, code := podaCmd(t, "prune", "../../testdata/models/lenet300.onnx", "-o", out, "--sparsity", "0.9", "--scope", "global", "--json")
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, e)
 	}
@@ -132,7 +132,7 @@ func TestPruneWritesValidModel(t *testing.T) {
 	in := filepath.Join(dir, "in.onnx")
 	data, _ := os.ReadFile("../../testdata/models/lenet300.onnx")
 	os.WriteFile(in, data, 0o644)
-	if _, e, code := poda(t, "prune", in, "-o", in, "--sparsity", "0.5"); code == 0 || !strings.Contains(e, "refusing to overwrite") {
+	if _, e, code := podaCmd(t, "prune", in, "-o", in, "--sparsity", "0.5"); code == 0 || !strings.Contains(e, "refusing to overwrite") {
 		t.Errorf("overwrote its input: code %d, %s", code, e)
 	}
 	after, _ := os.ReadFile(in)
