@@ -32,8 +32,9 @@ type StructuredOptions struct {
 	// zero Seed.
 	Seed uint64
 	// Exclude lists globs (path.Match) matched against a group's name, its
-	// producer nodes and its member tensors and nodes; matching groups are
-	// left whole.
+	// producer nodes, its member tensors and nodes, and those nodes' op
+	// types (so "Gemm" keeps every group that touches a Gemm); matching
+	// groups are left whole.
 	Exclude []string
 	// PerGroup overrides Ratio for groups whose name equals or matches
 	// (path.Match) a key; such groups are pruned on their own even when
@@ -157,6 +158,13 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 	}
 	d := &structuredPlan{dg, folded}
 	rep := &StructuredReport{}
+	opTypes := map[string]string{} // node name (or first output) → op type
+	for _, n := range m.Graph.Nodes {
+		opTypes[n.Name] = n.OpType
+		if len(n.Outputs) > 0 {
+			opTypes[n.Outputs[0]] = n.OpType
+		}
+	}
 	type cand struct {
 		g      *depgraph.Group
 		rep    int // index into rep.Groups
@@ -172,7 +180,7 @@ func planStructured(ctx context.Context, m *graph.Model, opt StructuredOptions) 
 			gr.Members = append(gr.Members, fmt.Sprintf("%s[%d] %s", s.Tensor, s.Axis, s.Role))
 		}
 		if gr.Declined == "" {
-			if p := excludedBy(g, opt.Exclude); p != "" {
+			if p := excludedBy(g, opt.Exclude, opTypes); p != "" {
 				gr.Declined = fmt.Sprintf("excluded by pattern %q", p)
 			}
 		}
@@ -348,10 +356,13 @@ func keepEveryMember(g *depgraph.Group, order []int, k int) []int {
 	return drop
 }
 
-func excludedBy(g *depgraph.Group, patterns []string) string {
+func excludedBy(g *depgraph.Group, patterns []string, opTypes map[string]string) string {
 	names := append([]string{g.Name}, g.Producers...)
+	for _, p := range g.Producers {
+		names = append(names, opTypes[p])
+	}
 	for _, s := range g.Members {
-		names = append(names, s.Tensor, s.Node)
+		names = append(names, s.Tensor, s.Node, opTypes[s.Node])
 	}
 	for _, p := range patterns {
 		for _, s := range names {

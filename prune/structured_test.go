@@ -168,6 +168,19 @@ func TestStructuredExcludeAndPerGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m2, _ := structuredFixture(t, "concat_block")
+	rep2, err := Structured(context.Background(), m2, StructuredOptions{Ratio: 0.5, Exclude: []string{"Gemm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rep2.Groups {
+		// The groups that reach the classifier: the concat branches
+		// feeding the residual Add (then GAP, Flatten, Gemm) and the fc.
+		touchesGemm := g.Name == "/branch_a/Conv" || g.Name == "/fc/Gemm"
+		if touchesGemm != (g.After == g.Before) {
+			t.Errorf("Exclude Gemm: %s %d → %d (%s)", g.Name, g.Before, g.After, g.Declined)
+		}
+	}
 	for _, g := range rep.Groups {
 		switch g.Name {
 		case "/stem/Conv":
