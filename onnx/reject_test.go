@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,7 +152,7 @@ func externalCases() []rejectCase {
 		}, want: []string{W, "w.bin", "hard links"}},
 		{name: "FIFO", files: true, mutate: func(t *testing.T, dir string, m *pb.ModelProto) {
 			extW("location", "fifo")(t, dir, m)
-			if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+			if err := mkfifo(filepath.Join(dir, "fifo")); err != nil {
 				t.Skipf("mkfifo: %v", err)
 			}
 		}, want: []string{W, "fifo", "not a regular file"}},
@@ -708,7 +707,7 @@ func TestAllocationBombs(t *testing.T) {
 func TestRejectModelNotRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo.onnx")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+	if err := mkfifo(fifo); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
 	for _, p := range []string{fifo, dir} {
