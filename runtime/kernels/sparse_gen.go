@@ -116,7 +116,7 @@ func genStub(g *bytes.Buffer, name, format string, n int) {
 	}
 	g.WriteString("\tdefault:\n\t\tpanic(\"kernels: spmm" + name + "AVX2: bad nv\")\n\t}\n}\n\n")
 	for nv := 1; nv <= 8; nv++ {
-		fmt.Fprintf(g, "// spmm%s%dAVX2 is spmm%sAVX2 with %d accumulators (%d columns):\n//\n", name, nv, name, nv, 8*nv)
+		fmt.Fprintf(g, "// spmm%s%dAVX2 is spmm%sAVX2 with nv = %d (up to %d columns):\n//\n", name, nv, name, nv, 8*nv)
 		g.WriteString(refLoop(format, n, nv))
 		fmt.Fprintf(g, "//\n//go:noescape\nfunc spmm%s%dAVX2(a *spmmArgs)\n\n", name, nv)
 	}
@@ -141,22 +141,23 @@ func refLoop(format string, n, nv int) string {
 	case "nm":
 		term = fmt.Sprintf(`	for g := 0; g < groups; g++ {
 		for t := 0; t < %d; t++ {
-			q := (r*groups+g)*%d + t
-			s += val[q] * b[(g*M+off[q])*ldb+j]
+			q := r*(groups*%d+vskip) + g*%d + t
+			s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
 		}
-	}`, n, n)
+	}`, n, n, n)
 	}
+	term = strings.ReplaceAll("\t"+term, "\n", "\n\t")
 	body := fmt.Sprintf(`for r := 0; r < rows; r++ {
-	for j := 0; j < w; j++ { // w ≤ %d
-	var s float32
+	for j := 0; j < w; j++ { // w = 8·%d + the lanes set in mask
+		var s float32
 %s
-	if beta == 0 {
-		c[r*ldc+j] = s
-	} else {
-		c[r*ldc+j] = beta*c[r*ldc+j] + s
+		if beta == 0 {
+			c[r*ldc+j] = s
+		} else {
+			c[r*ldc+j] = beta*c[r*ldc+j] + s
+		}
 	}
-	}
-}`, 8*nv, term)
+}`, nv-1, term)
 	var out strings.Builder
 	for _, l := range strings.Split(body, "\n") {
 		out.WriteString("//\t" + l + "\n")

@@ -39,152 +39,152 @@ func spmmCSRAVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmCSR1AVX2 is spmmCSRAVX2 with 1 accumulators (8 columns):
+// spmmCSR1AVX2 is spmmCSRAVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR1AVX2(a *spmmArgs)
 
-// spmmCSR2AVX2 is spmmCSRAVX2 with 2 accumulators (16 columns):
+// spmmCSR2AVX2 is spmmCSRAVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR2AVX2(a *spmmArgs)
 
-// spmmCSR3AVX2 is spmmCSRAVX2 with 3 accumulators (24 columns):
+// spmmCSR3AVX2 is spmmCSRAVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR3AVX2(a *spmmArgs)
 
-// spmmCSR4AVX2 is spmmCSRAVX2 with 4 accumulators (32 columns):
+// spmmCSR4AVX2 is spmmCSRAVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR4AVX2(a *spmmArgs)
 
-// spmmCSR5AVX2 is spmmCSRAVX2 with 5 accumulators (40 columns):
+// spmmCSR5AVX2 is spmmCSRAVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR5AVX2(a *spmmArgs)
 
-// spmmCSR6AVX2 is spmmCSRAVX2 with 6 accumulators (48 columns):
+// spmmCSR6AVX2 is spmmCSRAVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR6AVX2(a *spmmArgs)
 
-// spmmCSR7AVX2 is spmmCSRAVX2 with 7 accumulators (56 columns):
+// spmmCSR7AVX2 is spmmCSRAVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmCSR7AVX2(a *spmmArgs)
 
-// spmmCSR8AVX2 is spmmCSRAVX2 with 8 accumulators (64 columns):
+// spmmCSR8AVX2 is spmmCSRAVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			s += val[q] * b[idx[q]*ldb+j]
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				s += val[q] * b[idx[q]*ldb+j]
+//			}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
@@ -215,168 +215,168 @@ func spmmBSRAVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmBSR1AVX2 is spmmBSRAVX2 with 1 accumulators (8 columns):
+// spmmBSR1AVX2 is spmmBSRAVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR1AVX2(a *spmmArgs)
 
-// spmmBSR2AVX2 is spmmBSRAVX2 with 2 accumulators (16 columns):
+// spmmBSR2AVX2 is spmmBSRAVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR2AVX2(a *spmmArgs)
 
-// spmmBSR3AVX2 is spmmBSRAVX2 with 3 accumulators (24 columns):
+// spmmBSR3AVX2 is spmmBSRAVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR3AVX2(a *spmmArgs)
 
-// spmmBSR4AVX2 is spmmBSRAVX2 with 4 accumulators (32 columns):
+// spmmBSR4AVX2 is spmmBSRAVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR4AVX2(a *spmmArgs)
 
-// spmmBSR5AVX2 is spmmBSRAVX2 with 5 accumulators (40 columns):
+// spmmBSR5AVX2 is spmmBSRAVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR5AVX2(a *spmmArgs)
 
-// spmmBSR6AVX2 is spmmBSRAVX2 with 6 accumulators (48 columns):
+// spmmBSR6AVX2 is spmmBSRAVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR6AVX2(a *spmmArgs)
 
-// spmmBSR7AVX2 is spmmBSRAVX2 with 7 accumulators (56 columns):
+// spmmBSR7AVX2 is spmmBSRAVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmBSR7AVX2(a *spmmArgs)
 
-// spmmBSR8AVX2 is spmmBSRAVX2 with 8 accumulators (64 columns):
+// spmmBSR8AVX2 is spmmBSRAVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for q := rowptr[r]; q < rowptr[r+1]; q++ {
-//			for t := 0; t < 8; t++ {
-//				s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for q := rowptr[r]; q < rowptr[r+1]; q++ {
+//				for t := 0; t < 8; t++ {
+//					s += val[8*q+t] * b[(idx[q]+t)*ldb+j]
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
@@ -407,176 +407,176 @@ func spmmNM1AVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmNM11AVX2 is spmmNM1AVX2 with 1 accumulators (8 columns):
+// spmmNM11AVX2 is spmmNM1AVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM11AVX2(a *spmmArgs)
 
-// spmmNM12AVX2 is spmmNM1AVX2 with 2 accumulators (16 columns):
+// spmmNM12AVX2 is spmmNM1AVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM12AVX2(a *spmmArgs)
 
-// spmmNM13AVX2 is spmmNM1AVX2 with 3 accumulators (24 columns):
+// spmmNM13AVX2 is spmmNM1AVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM13AVX2(a *spmmArgs)
 
-// spmmNM14AVX2 is spmmNM1AVX2 with 4 accumulators (32 columns):
+// spmmNM14AVX2 is spmmNM1AVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM14AVX2(a *spmmArgs)
 
-// spmmNM15AVX2 is spmmNM1AVX2 with 5 accumulators (40 columns):
+// spmmNM15AVX2 is spmmNM1AVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM15AVX2(a *spmmArgs)
 
-// spmmNM16AVX2 is spmmNM1AVX2 with 6 accumulators (48 columns):
+// spmmNM16AVX2 is spmmNM1AVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM16AVX2(a *spmmArgs)
 
-// spmmNM17AVX2 is spmmNM1AVX2 with 7 accumulators (56 columns):
+// spmmNM17AVX2 is spmmNM1AVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM17AVX2(a *spmmArgs)
 
-// spmmNM18AVX2 is spmmNM1AVX2 with 8 accumulators (64 columns):
+// spmmNM18AVX2 is spmmNM1AVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 1; t++ {
-//				q := (r*groups+g)*1 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 1; t++ {
+//					q := r*(groups*1+vskip) + g*1 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
@@ -607,176 +607,176 @@ func spmmNM2AVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmNM21AVX2 is spmmNM2AVX2 with 1 accumulators (8 columns):
+// spmmNM21AVX2 is spmmNM2AVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM21AVX2(a *spmmArgs)
 
-// spmmNM22AVX2 is spmmNM2AVX2 with 2 accumulators (16 columns):
+// spmmNM22AVX2 is spmmNM2AVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM22AVX2(a *spmmArgs)
 
-// spmmNM23AVX2 is spmmNM2AVX2 with 3 accumulators (24 columns):
+// spmmNM23AVX2 is spmmNM2AVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM23AVX2(a *spmmArgs)
 
-// spmmNM24AVX2 is spmmNM2AVX2 with 4 accumulators (32 columns):
+// spmmNM24AVX2 is spmmNM2AVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM24AVX2(a *spmmArgs)
 
-// spmmNM25AVX2 is spmmNM2AVX2 with 5 accumulators (40 columns):
+// spmmNM25AVX2 is spmmNM2AVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM25AVX2(a *spmmArgs)
 
-// spmmNM26AVX2 is spmmNM2AVX2 with 6 accumulators (48 columns):
+// spmmNM26AVX2 is spmmNM2AVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM26AVX2(a *spmmArgs)
 
-// spmmNM27AVX2 is spmmNM2AVX2 with 7 accumulators (56 columns):
+// spmmNM27AVX2 is spmmNM2AVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM27AVX2(a *spmmArgs)
 
-// spmmNM28AVX2 is spmmNM2AVX2 with 8 accumulators (64 columns):
+// spmmNM28AVX2 is spmmNM2AVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 2; t++ {
-//				q := (r*groups+g)*2 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 2; t++ {
+//					q := r*(groups*2+vskip) + g*2 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
@@ -807,176 +807,176 @@ func spmmNM4AVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmNM41AVX2 is spmmNM4AVX2 with 1 accumulators (8 columns):
+// spmmNM41AVX2 is spmmNM4AVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM41AVX2(a *spmmArgs)
 
-// spmmNM42AVX2 is spmmNM4AVX2 with 2 accumulators (16 columns):
+// spmmNM42AVX2 is spmmNM4AVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM42AVX2(a *spmmArgs)
 
-// spmmNM43AVX2 is spmmNM4AVX2 with 3 accumulators (24 columns):
+// spmmNM43AVX2 is spmmNM4AVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM43AVX2(a *spmmArgs)
 
-// spmmNM44AVX2 is spmmNM4AVX2 with 4 accumulators (32 columns):
+// spmmNM44AVX2 is spmmNM4AVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM44AVX2(a *spmmArgs)
 
-// spmmNM45AVX2 is spmmNM4AVX2 with 5 accumulators (40 columns):
+// spmmNM45AVX2 is spmmNM4AVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM45AVX2(a *spmmArgs)
 
-// spmmNM46AVX2 is spmmNM4AVX2 with 6 accumulators (48 columns):
+// spmmNM46AVX2 is spmmNM4AVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM46AVX2(a *spmmArgs)
 
-// spmmNM47AVX2 is spmmNM4AVX2 with 7 accumulators (56 columns):
+// spmmNM47AVX2 is spmmNM4AVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM47AVX2(a *spmmArgs)
 
-// spmmNM48AVX2 is spmmNM4AVX2 with 8 accumulators (64 columns):
+// spmmNM48AVX2 is spmmNM4AVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 4; t++ {
-//				q := (r*groups+g)*4 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 4; t++ {
+//					q := r*(groups*4+vskip) + g*4 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
@@ -1007,176 +1007,176 @@ func spmmNM8AVX2(nv int, a *spmmArgs) {
 	}
 }
 
-// spmmNM81AVX2 is spmmNM8AVX2 with 1 accumulators (8 columns):
+// spmmNM81AVX2 is spmmNM8AVX2 with nv = 1 (up to 8 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 8
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·0 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM81AVX2(a *spmmArgs)
 
-// spmmNM82AVX2 is spmmNM8AVX2 with 2 accumulators (16 columns):
+// spmmNM82AVX2 is spmmNM8AVX2 with nv = 2 (up to 16 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 16
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·1 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM82AVX2(a *spmmArgs)
 
-// spmmNM83AVX2 is spmmNM8AVX2 with 3 accumulators (24 columns):
+// spmmNM83AVX2 is spmmNM8AVX2 with nv = 3 (up to 24 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 24
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·2 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM83AVX2(a *spmmArgs)
 
-// spmmNM84AVX2 is spmmNM8AVX2 with 4 accumulators (32 columns):
+// spmmNM84AVX2 is spmmNM8AVX2 with nv = 4 (up to 32 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 32
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·3 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM84AVX2(a *spmmArgs)
 
-// spmmNM85AVX2 is spmmNM8AVX2 with 5 accumulators (40 columns):
+// spmmNM85AVX2 is spmmNM8AVX2 with nv = 5 (up to 40 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 40
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·4 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM85AVX2(a *spmmArgs)
 
-// spmmNM86AVX2 is spmmNM8AVX2 with 6 accumulators (48 columns):
+// spmmNM86AVX2 is spmmNM8AVX2 with nv = 6 (up to 48 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 48
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·5 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM86AVX2(a *spmmArgs)
 
-// spmmNM87AVX2 is spmmNM8AVX2 with 7 accumulators (56 columns):
+// spmmNM87AVX2 is spmmNM8AVX2 with nv = 7 (up to 56 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 56
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·6 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
 //go:noescape
 func spmmNM87AVX2(a *spmmArgs)
 
-// spmmNM88AVX2 is spmmNM8AVX2 with 8 accumulators (64 columns):
+// spmmNM88AVX2 is spmmNM8AVX2 with nv = 8 (up to 64 columns):
 //
 //	for r := 0; r < rows; r++ {
-//		for j := 0; j < w; j++ { // w ≤ 64
-//		var s float32
-//		for g := 0; g < groups; g++ {
-//			for t := 0; t < 8; t++ {
-//				q := (r*groups+g)*8 + t
-//				s += val[q] * b[(g*M+off[q])*ldb+j]
+//		for j := 0; j < w; j++ { // w = 8·7 + the lanes set in mask
+//			var s float32
+//			for g := 0; g < groups; g++ {
+//				for t := 0; t < 8; t++ {
+//					q := r*(groups*8+vskip) + g*8 + t
+//					s += val[q] * b[(g*M+off[q])*ldb+j] // M·ldb = gstep
+//				}
 //			}
-//		}
-//		if beta == 0 {
-//			c[r*ldc+j] = s
-//		} else {
-//			c[r*ldc+j] = beta*c[r*ldc+j] + s
-//		}
+//			if beta == 0 {
+//				c[r*ldc+j] = s
+//			} else {
+//				c[r*ldc+j] = beta*c[r*ldc+j] + s
+//			}
 //		}
 //	}
 //
