@@ -70,8 +70,11 @@
 // evenly), which the goroutines take from an atomic counter, so a
 // goroutine that starts late or shares its core with another process does
 // less. Each goroutine has its own packing buffers; a chunk repacks the
-// operand that is not split. Contexts and buffers are recycled through a
-// sync.Pool, so a steady-state call does not allocate (TestSgemmAllocs).
+// operand that is not split. Chunks follow the global 6×16 tile grid and
+// every goroutine uses the same k blocking, so results are bitwise
+// identical at any GOMAXPROCS (TestSgemmDeterministic). Contexts and
+// buffers are recycled through a sync.Pool, so a steady-state call does
+// not allocate (TestSgemmAllocs).
 //
 // # Vector kernels
 //

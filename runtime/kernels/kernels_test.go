@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -358,4 +359,62 @@ func FuzzSgemm(f *testing.F) {
 			padA: int(pad) & 3, padB: int(pad) >> 2 & 3, padC: int(pad) >> 4 & 3,
 		})
 	})
+}
+
+// TestSgemmConcurrent runs parallel-sized products from several goroutines
+// at once: they share the worker pool and the context pool.
+func TestSgemmConcurrent(t *testing.T) {
+	const m, n, k, callers = 130, 120, 110, 6
+	r := rand.New(rand.NewPCG(13, 14))
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float32, m*n)
+	Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	errs := make(chan string, callers)
+	for g := 0; g < callers; g++ {
+		go func() {
+			c := make([]float32, m*n)
+			for it := 0; it < 20; it++ {
+				Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				for i := range c {
+					if c[i] != want[i] {
+						errs <- fmt.Sprintf("c[%d] = %v, want %v", i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < callers; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
+
+// TestSgemmDeterministic checks that the result does not depend on how the
+// work is split: the tile grid and the k blocking are global, so every
+// element sees the same operations in the same order at any GOMAXPROCS.
+func TestSgemmDeterministic(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, sz := range [][3]int{{301, 77, 530}, {20, 900, 75}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a, b, c0 := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, m*n)
+		var first []float32
+		for _, procs := range []int{1, 2, 3, 4} {
+			runtime.GOMAXPROCS(procs)
+			c := append([]float32(nil), c0...)
+			Sgemm(false, true, m, n, k, 0.5, a, k, b, k, 0.25, c, n)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("%v GOMAXPROCS=%d: c[%d] = %v, with 1 goroutine %v", sz, procs, i, c[i], first[i])
+				}
+			}
+		}
+	}
 }
