@@ -634,7 +634,7 @@ func splitRule(b *builder, n *graph.Node) {
 		}
 		sizes = append(sizes, int(sh[ax].Value))
 	}
-	if n.Input(1) != "" && b.g.Initializer(n.Input(1)) == nil && b.g.Producer(n.Input(1)).OpType != "Constant" {
+	if in := n.Input(1); in != "" && b.g.Initializer(in) == nil && (b.g.Producer(in) == nil || b.g.Producer(in).OpType != "Constant") {
 		b.block(c.atoms, "%s: split sizes are computed at run time", n)
 		return
 	}
