@@ -49,33 +49,35 @@ package kernels
 //
 //	go test -run '^$' -bench 'BenchmarkSparse$' -cpu 1 -benchtime 200x ./runtime/kernels/
 //
-//	layer (shape)                       dense µs   csr            bsr1x8         nm2:4 (50%)
-//	LeNet-300 fc1 784→300, b1, 95%        20.3     7.6   2.7×     3.7   4.4×    14.1  1.35×
-//	LeNet-300 fc1 784→300, b64, 95%      423      48     8.8×   159     3.4×   261    1.56×
-//	LeNet-300 fc2 300→100, b1, 95%         3.7     1.2   3.0×     1.4   2.7×     2.7  0.99×
-//	LeNet-300 fc2 300→100, b64, 95%       89      10     8.8×    33     2.8×    36    1.97×
-//	LeNet-5 conv2 50×500·(500×64), 90%    72       8.8   8.2×    38     1.9×      –
-//	LeNet-5 fc1 800→500, b1, 90%          35      17     2.1×    17     1.7×    26    1.23×
-//	LeNet-5 fc1 800→500, b64, 90%        681     188     3.6×   592     1.2×   888    0.91×
+//	layer (shape), sparsity               dense µs   csr µs         bsr1x8 µs      nm2:4 µs (50%)
+//	LeNet-300 fc1 784→300, b1, 95%          19.9      7.1   2.8×     3.7   4.3×    11.6  1.43×
+//	LeNet-300 fc1 784→300, b64, 95%        370       48     7.8×   141     2.6×   254    1.47×
+//	LeNet-300 fc2 300→100, b1, 95%           2.7      0.83  3.3×     0.83  3.2×     1.5  1.79×
+//	LeNet-300 fc2 300→100, b64, 95%         56        7.3   7.6×    32     2.3×    36    1.54×
+//	LeNet-5 conv2 [50,500]·[500,64], 90%    43        7.9   5.4×    36     1.2×      –
+//	LeNet-5 fc1 800→500, b1, 90%            37       17     2.2×    23     1.5×    26    1.26×
+//	LeNet-5 fc1 800→500, b64, 90%          632      157     4.0×   642     1.2×   712    1.00×
 //
-// (nm2:4 rows: dense time of the 2:4-pruned weights, within noise of the
-// 95% one; other runs gave 0.9–1.5× for LeNet-5 fc1 b64 and 1.2–1.5× for
-// LeNet-300 fc1 b1 with 2:4. bytes vs dense: csr 0.10, bsr1x8 0.21 (fc1)
-// to 0.54, nm2:4 0.625.)
+// (× = dense time / sparse time on the same weights; the nm2:4 column's
+// dense time is that of the 2:4-pruned weights, within noise of the 95%
+// one. Other runs gave 2.7–3.8× for csr on LeNet-300 fc1 b1, 4.1–4.9× for
+// bsr1x8 there, 1.33–1.53× for nm2:4 there, and 0.9–1.47× for nm2:4 on
+// LeNet-5 fc1 b64. Bytes vs dense: csr 0.10 (95%) / 0.20 (90%), bsr1x8
+// 0.21–0.54, nm2:4 0.625.)
 //
 // Break-even on LeNet-300 fc1 (trained weights, magnitude-pruned):
 //
 //	PODA_SPARSE_SWEEP=1 go test -run TestSparseBreakEven -v -cpu 1 ./runtime/kernels/
 //
 //	batch 1    50%    60%    70%    80%    90%    95%    98%   break-even
-//	csr       0.29×  0.45×  0.51×  0.77×  1.60×  2.97×  6.84×  90%
-//	bsr1x8    0.98×  0.95×  1.20×  1.88×  2.79×  4.61×  7.46×  70%
-//	nm2:4 1.47× (50%), nm1:4 0.53× and nm2:8 0.57× (75%, gathers), nm1:8 1.03× (87.5%)
+//	csr       0.31×  0.36×  0.53×  0.77×  1.73×  2.60×  4.84×  90%
+//	bsr1x8    0.87×  0.91×  0.94×  1.61×  2.81×  4.94×  11.3×  80% (70% in another run)
+//	nm2:4 1.37× (50%), nm1:4 0.53× and nm2:8 0.52× (75%, gathers), nm1:8 1.05× (87.5%)
 //
 //	batch 64   50%    60%    70%    80%    90%    95%    98%   break-even
-//	csr       0.90×  1.10×  1.44×  2.13×  4.32×  8.17×  13.5×  60%
-//	bsr1x8    0.64×  0.73×  0.79×  0.99×  1.57×  2.66×  5.40×  90%
-//	nm2:4 1.36× (50%), nm1:4 2.00×, nm2:8 2.00× (75%), nm1:8 4.15× (87.5%)
+//	csr       0.88×  1.07×  1.42×  2.07×  4.24×  7.23×  14.2×  60%
+//	bsr1x8    0.64×  0.68×  0.78×  1.03×  1.56×  2.67×  6.00×  80% (90% in another run)
+//	nm2:4 1.22× (50%), nm1:4 2.36×, nm2:8 2.01× (75%), nm1:8 3.96× (87.5%)
 //
 // So: batch 1 → bsr1x8 from ~70% (csr above ~95% on fc2-sized layers),
 // nm2:4 at 2:4; batch ≥ 4 and Conv → csr from ~60%, nm for N:M.
@@ -95,8 +97,9 @@ package kernels
 //   - The AVX2 NM kernels cover N ∈ {1, 2, 4, 8} for MulDense and N | 8
 //     for batch 1 (fast only for M = 2N); other N:M run the generic loops.
 //     BSR8 with fewer than 8 columns runs the generic loops.
-//   - 2:4 at batch 1 on narrow layers (fc2, 300 columns) is no faster than
-//     dense: the 12 columns past the last 16-column chunk go through Go.
+//   - Batch-1 N:M other than 1:2, 2:4 and 4:8 uses VGATHERDPS and is
+//     about 2× slower than dense; 2:4 at batch 64 is only 1.0–1.5× dense
+//     (the kernel does one B load per FMA, dense Sgemm one per six).
 //   - Parallelism splits rows of W into shares of equal stored values
 //     once nnz·width ≥ 2^17 per goroutine (sparseParallelWork); on this
 //     2-vCPU machine under load it gave no measurable gain, so the table
