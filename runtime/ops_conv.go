@@ -208,6 +208,20 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 			cp.sparse = append(cp.sparse, o.sparse.get(wt, gi, P, c.threads, func() []float32 { return wg }, Mg, K))
 		}
 	}
+	// Small images in a batch: several images per GEMM, so that the
+	// weights are packed once per batch block rather than once per image.
+	if N > 1 && G == 1 && P < batchedConvPixels && cp.sparse == nil {
+		cp.imgs = max(1, min(N, batchedConvFloats/((K+M)*P)))
+		c.scratch = cp.imgs*(K+M)*P + K*P
+		return func(e *env, in, out []*tensor.Tensor) error {
+			ep := eps
+			if ep == nil {
+				ep = []*kernels.Epilogue{act.epilogue(in[2].F32, true)}
+			}
+			convBatched(cp, N, in[0].F32, in[1].F32, out[0].F32, ep[0], e.scratch)
+			return nil
+		}, nil
+	}
 	return func(e *env, in, out []*tensor.Tensor) error {
 		ep := eps
 		if ep == nil {
@@ -220,11 +234,56 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	}, nil
 }
 
+// Batched convolution applies to outputs of fewer than batchedConvPixels
+// pixels per image, with blocks of images whose im2col matrix and GEMM
+// output together take at most batchedConvFloats floats (4 MiB).
+const (
+	batchedConvPixels = 1024
+	batchedConvFloats = 1 << 20
+)
+
+// convBatched convolves blocks of cp.imgs images with one GEMM each: the
+// images' im2col matrices side by side ([K, imgs·P]) times the weights
+// gives [M, imgs·P], which is then scattered to [imgs, M, P].
+func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, scratch []float32) {
+	K, M, P, C, HW := cp.K, cp.M, cp.P, cp.C, cp.HW
+	for n0 := 0; n0 < N; n0 += cp.imgs {
+		nb := min(cp.imgs, N-n0)
+		width := nb * P
+		col := scratch[:K*width]
+		tmp := scratch[cp.imgs*K*P : cp.imgs*K*P+M*width]
+		one := scratch[cp.imgs*(K+M)*P : cp.imgs*(K+M)*P+K*P]
+		for i := 0; i < nb; i++ {
+			src := X[(n0+i)*C*HW : (n0+i+1)*C*HW]
+			if cp.im2col == nil {
+				// Pointwise: the image is already [K = C, P].
+				for k := 0; k < K; k++ {
+					copy(col[k*width+i*P:k*width+(i+1)*P], src[k*P:(k+1)*P])
+				}
+				continue
+			}
+			// Im2col writes a contiguous [K, P]; spread its rows out.
+			cp.im2col(one, src)
+			for k := 0; k < K; k++ {
+				copy(col[k*width+i*P:k*width+(i+1)*P], one[k*P:(k+1)*P])
+			}
+		}
+		kernels.SgemmEpilogue(false, false, M, width, K, 1, W, K, col, width, 0, tmp, width, ep)
+		for i := 0; i < nb; i++ {
+			dst := Y[(n0+i)*M*P : (n0+i+1)*M*P]
+			for m := 0; m < M; m++ {
+				copy(dst[m*P:(m+1)*P], tmp[m*width+i*P:m*width+(i+1)*P])
+			}
+		}
+	}
+}
+
 // convPlan is a convolution's geometry, fixed when planning.
 type convPlan struct {
 	G, C, Cg, M, Mg, HW, P, K, colSize int
 	im2col                             func(dst, src []float32)
 	sparse                             []kernels.SparseMatrix // per group, for pruned weights
+	imgs                               int                    // images per GEMM in convBatched
 }
 
 type convJob struct {

@@ -68,6 +68,8 @@ func (o *poolOp) prepare(c *pctx) (runFunc, error) {
 	pp := &poolPlan{g: g, r: r, inSize: inSize, outSize: outSize, inStr: inStr, idxStr: idxStr,
 		kk: tensor.Prod(g.k), isMax: o.max, includePad: o.includePad}
 	fast := r == 2 && !withIdx && g.dil[0] == 1 && g.dil[1] == 1
+	pp.max2x2 = fast && o.max && g.k[0] == 2 && g.k[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 &&
+		g.padB[0] == 0 && g.padB[1] == 0 && 2*g.out[1] <= g.in[1]
 	if fast {
 		W, kw := g.in[1], g.k[1]
 		for ox := 0; ox < g.out[1]; ox++ {
@@ -97,7 +99,8 @@ type poolPlan struct {
 	isMax, includePad      bool
 	// xr holds, per output column of the 2-D path, the input columns
 	// [x0, x1) of its window and the window width within the padding.
-	xr []int
+	xr     []int
+	max2x2 bool // 2×2 windows at stride 2 without padding
 }
 
 type poolJob struct {
@@ -125,15 +128,22 @@ func pool2DChunk(j poolJob, _, lo, hi int) {
 			y0, y1 := max(ys, 0), min(ys+kh, H)
 			ph := min(ys+kh, H+pe) - ys
 			drow := dst[oy*ow : (oy+1)*ow]
+			if p.isMax && p.max2x2 && y1-y0 == 2 {
+				// 2×2, stride 2, no padding: the common LeNet/VGG case.
+				r0 := img[y0*W : y0*W+2*ow]
+				r1 := img[(y0+1)*W : (y0+1)*W+2*ow]
+				for ox := range drow {
+					drow[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+				}
+				continue
+			}
 			if p.isMax {
 				for ox := range drow {
 					x0, x1 := xr[3*ox], xr[3*ox+1]
 					m := negInf
 					for y := y0; y < y1; y++ {
 						for _, v := range img[y*W+x0 : y*W+x1] {
-							if v > m || v != v {
-								m = v
-							}
+							m = max(m, v) // branch-free; NaN propagates
 						}
 					}
 					drow[ox] = m
@@ -252,9 +262,7 @@ func (o *globalPoolOp) prepare(c *pctx) (runFunc, error) {
 			if isMax {
 				m := float32(math.Inf(-1))
 				for _, v := range s {
-					if v > m || v != v {
-						m = v
-					}
+					m = max(m, v)
 				}
 				Y[p] = m
 				continue

@@ -298,3 +298,30 @@ func TestShapeFromInput(t *testing.T) {
 		t.Errorf("%d plans, want 2", len(s.plans))
 	}
 }
+
+// TestPoolPaths compares the 2-D pooling fast paths with the generic one
+// (taken when MaxPool's Indices output is used) on awkward geometries.
+func TestPoolPaths(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, tc := range []struct {
+		k, s, pads []int64
+		ceil       int64
+		h, w       int
+	}{
+		{[]int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, 0, 6, 8},
+		{[]int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, 1, 5, 7},
+		{[]int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0, 9, 9},
+		{[]int64{3, 2}, []int64{1, 2}, []int64{0, 1, 2, 0}, 1, 6, 5},
+	} {
+		x := randTensor(r, 2, 3, tc.h, tc.w)
+		attrs := []*pb.AttributeProto{intsAttr("kernel_shape", tc.k...), intsAttr("strides", tc.s...),
+			intsAttr("pads", tc.pads...), intAttr("ceil_mode", tc.ceil)}
+		fast := runNode(t, 12, &graph.Node{OpType: "MaxPool", Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: attrs},
+			map[string]*tensor.Tensor{"x": x}, nil)[0]
+		generic := runNode(t, 12, &graph.Node{OpType: "MaxPool", Inputs: []string{"x"}, Outputs: []string{"y", "i"}, Attrs: attrs},
+			map[string]*tensor.Tensor{"x": x}, nil)[0]
+		if err := compareTensors(fast, generic, 0, 0); err != nil {
+			t.Errorf("MaxPool %+v: fast path differs: %v", tc, err)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/podaml/poda/tensor"
 )
 
-// TestProfileSteps prints the time per op type for the model named by
+// TestProfileSteps prints the process CPU time per op type for the model named by
 // PODA_PROFILE (a testdata/models name) at batch PODA_PROFILE_BATCH.
 func TestProfileSteps(t *testing.T) {
 	name := os.Getenv("PODA_PROFILE")
@@ -46,7 +46,7 @@ func TestProfileSteps(t *testing.T) {
 	for r := 0; r < reps; r++ {
 		for i := range p.steps {
 			st := &p.steps[i]
-			t0 := time.Now()
+			t0 := cpuTime()
 			if err := st.run(e, a.ins[i], a.outs[i]); err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func TestProfileSteps(t *testing.T) {
 			if len(st.out) > 0 && st.out[0] >= 0 {
 				key += " " + shapeString(p.slots[st.out[0]].shape)
 			}
-			byOp[key] += time.Since(t0)
+			byOp[key] += cpuTime() - t0
 		}
 	}
 	var keys []string
