@@ -11,10 +11,13 @@
 // # Sessions
 //
 // New builds each node's op from its attributes, so that an unsupported op
-// or bad attribute fails there, naming the node. It then fuses an
-// activation (Relu, Clip, LeakyRelu) into the Conv or Gemm that feeds it
-// when nothing else reads the intermediate value: the activation runs in
-// the GEMM epilogue, on tiles still in cache.
+// or bad attribute fails there, naming the node. It then rewrites its own
+// copy of the node list (the model is not modified): an inference
+// BatchNormalization that follows a Conv with constant weights is folded
+// into new weights and bias, and an activation (Relu, Clip, LeakyRelu) is
+// fused into the Conv, Gemm or Add that feeds it when nothing else reads
+// the intermediate value: for Conv and Gemm the activation runs in the
+// GEMM epilogue, on tiles still in cache.
 //
 // # Plans
 //
@@ -52,7 +55,9 @@
 // GEMMs are split across cores by runtime/kernels (up to GOMAXPROCS).
 // Convolutions over several images or groups, and large elementwise,
 // normalisation, pooling and reduction loops, are split into up to
-// Options.Threads chunks (GOMAXPROCS by default).
+// Options.Threads chunks (GOMAXPROCS by default). Batches of small images
+// (under 1024 output pixels each) are convolved several images per GEMM,
+// so that each GEMM is large enough to run efficiently.
 //
 // # Pruned weights
 //
