@@ -293,6 +293,10 @@ func Build(m *graph.Model) (*Graph, error) {
 			b.blockInputs(n, "%s is in domain %q, which has no coupling rules", n, n.Domain)
 			continue
 		}
+		if len(n.Outputs) == 0 {
+			b.blockInputs(n, "%s has no outputs", n)
+			continue
+		}
 		if n.HasSubgraph() {
 			b.blockInputs(n, "%s has a subgraph", n)
 			continue

@@ -66,7 +66,7 @@ func flattenRule(b *builder, n *graph.Node) {
 		return
 	}
 	dims, ok := knownInts(in[k:])
-	if !ok || !prodOK(dims) {
+	if !ok || !prodOK(dims) || dims[c.axis-k] != len(c.atoms) {
 		b.block(c.atoms, "%s: flattened dims %v unknown or too large", n, in[k:])
 		return
 	}
@@ -126,12 +126,12 @@ func reshapeRule(b *builder, n *graph.Node) {
 		midIn, ok1 := knownInts(I[k : r-j])
 		midOut, ok2 := knownInts(O[k : s-j])
 		switch {
-		case !ok1 || !ok2 || !prodOK(midIn):
+		case !ok1 || !ok2 || !prodOK(midIn) || midIn[c.axis-k] != len(c.atoms):
 			b.block(c.atoms, "%s: reshaped dims %v → %v unknown", n, I, O)
 			return
 		case len(midOut) == 1:
 			outAxis, outAtoms = k, mergeAtoms(midIn, c.axis-k, c.atoms)
-		case len(midIn) == 1 && len(midOut) == 2:
+		case len(midIn) == 1 && len(midOut) == 2 && midOut[0]*midOut[1] == len(c.atoms) && midOut[1] > 0:
 			heads, dh := midOut[0], midOut[1]
 			outAxis, outAtoms = k, make([]int, heads)
 			for h := range heads {
