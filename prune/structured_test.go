@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/prune/depgraph"
 	"github.com/podaml/poda/tensor"
 )
@@ -310,4 +311,54 @@ func structuredMember(t *testing.T, g *depgraph.Group, r depgraph.Role) depgraph
 	}
 	t.Fatalf("%s has no %s member", g, r)
 	return depgraph.Slice{}
+}
+
+// TestStructuredTruncatedGraphs cuts each small fixture after every node
+// (that node's output becomes the graph output), so channels stop at every
+// kind of op, and checks that pruning still yields a model that computes
+// what zeroing the same channels computes.
+func TestStructuredTruncatedGraphs(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"concat_block", "mbv2_block", "transformer", "resnet_bn"} {
+		t.Run(name, func(t *testing.T) {
+			m0, x := structuredFixture(t, name)
+			pruned := 0
+			for i, n := range m0.Graph.Nodes {
+				if n.OpType == "Shape" || n.OpType == "Constant" || len(n.Outputs) == 0 {
+					continue
+				}
+				if testing.Short() && i%5 != 0 {
+					continue
+				}
+				cut := m0.Clone()
+				cut.Graph.Outputs = []*graph.Value{{Name: n.Outputs[0], DType: tensor.Float}}
+				cut.Graph.Prune()
+				opt := StructuredOptions{Ratio: 0.5, Criterion: GroupRandom{Seed: uint64(i)}}
+				mz := cut.Clone()
+				d, plan, _, err := PlanStructured(ctx, mz, opt)
+				if err != nil {
+					t.Fatalf("cut after %s: %v", n, err)
+				}
+				if len(plan) == 0 {
+					continue
+				}
+				if err := d.Zero(plan); err != nil {
+					t.Fatalf("cut after %s: %v", n, err)
+				}
+				mp := cut.Clone()
+				if _, err := Structured(ctx, mp, opt); err != nil {
+					t.Fatalf("cut after %s: %v", n, err)
+				}
+				yz, yp := runStructured(t, mz, x), runStructured(t, mp, x)
+				if e := relDiff(yz, yp); e > 1e-5 {
+					t.Errorf("cut after %s: zeroed and pruned differ by %.3g", n, e)
+				}
+				pruned++
+			}
+			t.Logf("%d truncations pruned and checked", pruned)
+			if pruned == 0 {
+				t.Error("no truncation had anything to prune")
+			}
+		})
+	}
 }
