@@ -29,7 +29,10 @@
 // overwrites C (NaN in C is not propagated), alpha == 0 or k == 0 only
 // scales C. SgemmEpilogue adds C = Act(… + Bias) with a per-column (Gemm)
 // or per-row (Conv) bias and Relu, Clip (Relu6) or LeakyRelu, applied to
-// each tile while it is in L1.
+// each block of up to 144 rows × 256 columns as soon as it is final,
+// while it is still in L2 (BenchmarkSgemmEpilogue: the same cost as
+// Sgemm alone within noise; one call per 6×16 tile was slower than a
+// separate pass).
 //
 // It follows Goto and BLIS: op(B) is packed into kc×nc panels and op(A)
 // into mc×kc blocks (alpha folded in), both laid out as the micro-kernel

@@ -11,8 +11,8 @@ const (
 	ActLeakyRelu                   // x if x >= 0, else Alpha*x
 )
 
-// Epilogue is applied to C after the product, while each tile is still in
-// cache: C = Act(alpha·op(A)·op(B) + beta·C + Bias). A nil *Epilogue or the
+// Epilogue is applied to C after the product, while each block of C is
+// still in cache: C = Act(alpha·op(A)·op(B) + beta·C + Bias). A nil *Epilogue or the
 // zero value does nothing.
 type Epilogue struct {
 	// Bias, if not nil, has one value per column of C (length n, Gemm's

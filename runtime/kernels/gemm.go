@@ -43,7 +43,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // SgemmEpilogue is Sgemm followed by ep (which may be nil): it computes
 // C = ep.Act(alpha·op(A)·op(B) + beta·C + ep.Bias), applying the bias and
-// activation to each tile while it is still in cache.
+// activation to each block of C while it is still in cache.
 func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
@@ -382,7 +382,8 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 				for j := jc; j < jc+nc; j += nr {
 					cols := min(nr, jc+nc-j)
 					packB(bp, g.b, g.ldb, g.transB, pc, kc, j, cols)
-					g.sliver(w, bp, kc, beta, last, i0, i1-i0, j, cols)
+					g.sliver(w, bp, kc, beta, i0, i1-i0, j, cols)
+					g.epilogue(last, i0, i1-i0, jc, j+cols, jc+nc)
 				}
 				continue
 			}
@@ -393,11 +394,30 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 				mc := min(mcStep, i1-ic)
 				g.packA(w, ic, mc, pc, kc)
 				for s := 0; s*nr < nc; s++ {
-					g.sliver(w, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, last, ic, mc, jc+s*nr, min(nr, nc-s*nr))
+					cols := min(nr, nc-s*nr)
+					g.sliver(w, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, ic, mc, jc+s*nr, cols)
+					g.epilogue(last, ic, mc, jc, jc+s*nr+cols, jc+nc)
 				}
 			}
 		}
 	}
+}
+
+// epGroup is the width in columns of the C blocks the epilogue runs on:
+// wide enough that its per-row calls are amortised (per 6×16 tile they
+// cost more than a separate pass over C), narrow enough that an mc×epGroup
+// block (144 KiB) is still in L2.
+const epGroup = 256
+
+// epilogue runs the epilogue, on the last k block, over rows [i, i+rows)
+// and the columns since the last multiple of epGroup after jc, once j1
+// (the end of the columns computed so far) reaches such a multiple or jEnd.
+func (g *gemmCtx) epilogue(last bool, i, rows, jc, j1, jEnd int) {
+	if !last || g.ep == nil || ((j1-jc)%epGroup != 0 && j1 != jEnd) {
+		return
+	}
+	j0 := jc + (j1-jc-1)/epGroup*epGroup
+	g.ep.apply(g.c, g.ldc, i, j0, rows, j1-j0)
 }
 
 // packA packs rows [ic, ic+mc) × depth [pc, pc+kc) of alpha·op(A) into
@@ -410,9 +430,8 @@ func (g *gemmCtx) packA(w *workerBuf, ic, mc, pc, kc int) {
 
 // sliver multiplies the packed mc×kc A block by one packed kc×nr sliver of
 // B (bp) into C[ic:ic+mc, j:j+cols], one mr×nr tile at a time. Partial
-// edge tiles go through w.tmp. On the last k block it runs the epilogue on
-// each tile while the tile is in L1.
-func (g *gemmCtx) sliver(w *workerBuf, bp []float32, kc int, beta float32, last bool, ic, mc, j, cols int) {
+// edge tiles go through w.tmp.
+func (g *gemmCtx) sliver(w *workerBuf, bp []float32, kc int, beta float32, ic, mc, j, cols int) {
 	c, ldc := g.c, g.ldc
 	for r := 0; r < mc; r += mr {
 		i := ic + r
@@ -433,9 +452,6 @@ func (g *gemmCtx) sliver(w *workerBuf, bp []float32, kc int, beta float32, last 
 					}
 				}
 			}
-		}
-		if last && g.ep != nil {
-			g.ep.apply(c, ldc, i, j, rows, cols)
 		}
 	}
 }
