@@ -245,7 +245,7 @@ func TestSgemmEpilogue(t *testing.T) {
 			{BiasPerRow: true, Act: ActRelu},
 			{Act: ActNone},
 		}
-		for _, sz := range [][3]int{{1, 37, 20}, {3, 37, 20}, {37, 1, 20}, {20, 576, 25}, {50, 64, 500}, {64, 196, 300}} {
+		for _, sz := range [][3]int{{1, 37, 20}, {3, 37, 20}, {37, 1, 20}, {150, 600, 30}, {7, 530, 9}, {20, 576, 25}, {50, 64, 500}, {64, 196, 300}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			for ei, ep := range eps {
 				if ep.BiasPerRow {
