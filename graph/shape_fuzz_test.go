@@ -100,8 +100,9 @@ func (r *progReader) byte() byte {
 	return c
 }
 
-// small returns a value in [-4, 11], biased to what shapes use.
-func (r *progReader) small() int64 { return int64(r.byte()%16) - 4 }
+// small returns a value in [-2, 13]: mostly the small non-negative sizes
+// and axes shapes use, sometimes negative.
+func (r *progReader) small() int64 { return int64(r.byte()%16) - 2 }
 
 func (r *progReader) ints() []int64 {
 	n := int(r.byte() % 6)
@@ -139,7 +140,7 @@ func shapeProgram(prog []byte) *Model {
 		g.Inputs = append(g.Inputs, &Value{Name: name, DType: tensor.Float, Shape: sh})
 		names = append(names, name)
 	}
-	for i := range int(r.byte()%3) + 1 {
+	for i := range int(r.byte()%4) + 1 {
 		vals := r.ints()
 		name := fmt.Sprintf("k%d", i)
 		g.Initializers = append(g.Initializers, &Tensor{Name: name, Tensor: *tensor.FromInt64(vals, len(vals))})
