@@ -106,6 +106,11 @@ func (d *Graph) Apply(plan Plan) error {
 		if err := g.ShrinkAxis(p.key.tensor, p.key.axis, keep); err != nil {
 			return errorf("%w", err)
 		}
+		for _, v := range g.Inputs {
+			if v.Name == p.key.tensor {
+				v.Shape = graph.ShapeOf(g.Initializer(v.Name).Shape...)
+			}
+		}
 	}
 	for _, f := range a.b.fixups {
 		if err := f(a); err != nil {

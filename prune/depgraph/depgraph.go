@@ -319,11 +319,9 @@ func (b *builder) finish() {
 		b.blockValue(o.Name, "channels reach graph output %q", o.Name)
 	}
 	for _, p := range b.params {
-		// An initializer that is also a graph input can be overridden at
-		// run time with a tensor of the original size.
-		if v := b.g.Value(p.key.tensor); v != nil {
-			b.block(p.atoms, "initializer %q is also a graph input", p.key.tensor)
-		}
+		// An initializer listed among the graph inputs (IR < 4 models list
+		// them all) is treated as the constant it holds; Apply updates the
+		// input's declared shape.
 		for _, c := range b.g.Consumers(p.key.tensor) {
 			if !p.users[c] {
 				b.block(p.atoms, "initializer %q is also read by %s", p.key.tensor, c)

@@ -455,3 +455,27 @@ func TestPassThroughOps(t *testing.T) {
 		return Plan{d.Group("Conv_c").ID: {0, 4}, d.Group("ConvTranspose_ct").ID: {2}, d.Group("Gemm_h").ID: {1, 2, 6}}
 	}, 1, 3, 4, 4)
 }
+
+// TestInitializersAsInputs: IR < 4 models list every initializer among the
+// graph inputs; they prune like constants and the declared input shapes
+// follow.
+func TestInitializersAsInputs(t *testing.T) {
+	b := newModel(9, "x", 1, 3, 4, 4)
+	b.node("Conv", []string{"x", b.init("w", 6, 3, 1, 1)}, []string{"c"})
+	b.node("Conv", []string{"c", b.init("w2", 2, 6, 1, 1)}, []string{"y"})
+	m := b.output("y")
+	m.IRVersion = 3
+	for _, n := range []string{"w", "w2"} {
+		m.Graph.Inputs = append(m.Graph.Inputs, &graph.Value{Name: n, DType: tensor.Float, Shape: graph.ShapeOf(shapeOf(m, n)...)})
+	}
+	d := mustBuild(t, m)
+	if err := d.Apply(Plan{groupOf(t, d, "Conv_c").ID: {1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Graph.Value("w"); v.Shape.String() != "[4 3 1 1]" {
+		t.Errorf("input w declared %v", v.Shape)
+	}
+	if v := m.Graph.Value("w2"); v.Shape.String() != "[2 4 1 1]" {
+		t.Errorf("input w2 declared %v", v.Shape)
+	}
+}
