@@ -135,7 +135,7 @@ type source struct {
 }
 
 // fixup rewrites something that depends on a channel count after the
-// initializers have shrunk. kept reports whether an atom survives.
+// initializers have shrunk; a.kept and a.keptCount say what survives.
 type fixup func(a *applier) error
 
 type builder struct {
