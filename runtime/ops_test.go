@@ -195,7 +195,7 @@ func TestConvAgainstNaive(t *testing.T) {
 		{[]int{2, 3, 12}, []int{4, 3, 3}, 1, []int{2}, []int{1, 2}, []int{2}},                                    // 1-D
 		{[]int{1, 2, 5, 6, 4}, []int{3, 2, 3, 3, 2}, 1, []int{1, 2, 1}, []int{1, 0, 1, 1, 0, 0}, []int{1, 1, 1}}, // 3-D
 		{[]int{1, 6, 3, 3}, []int{5, 6, 3, 3}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // one output pixel
-		{[]int{2, 4, 2, 2}, []int{3, 2, 3, 3}, 2, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // 2×2 output, groups
+		{[]int{2, 4, 2, 2}, []int{4, 2, 3, 3}, 2, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // 2×2 output, groups
 		{[]int{3, 4, 5, 5}, []int{6, 4, 3, 3}, 1, []int{2, 2}, []int{0, 0, 0, 0}, []int{1, 1}},                   // batched small images
 	}
 	for i, tc := range cases {
