@@ -226,3 +226,49 @@ func TestBadModelsFailCleanly(t *testing.T) {
 		t.Errorf("err = %v, want an out-of-range error", err)
 	}
 }
+
+// TestAliasOfOutputAndInput checks views of a graph output and of a graph
+// input, whose storage changes at every Run.
+func TestAliasOfOutputAndInput(t *testing.T) {
+	g := &graph.Graph{
+		Inputs: []*graph.Value{{Name: "x", DType: tensor.Float}},
+		Nodes: []*graph.Node{
+			{OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"y"}},
+			{OpType: "Flatten", Inputs: []string{"y"}, Outputs: []string{"f"}},
+			{OpType: "Neg", Inputs: []string{"f"}, Outputs: []string{"z"}},
+			{OpType: "Flatten", Inputs: []string{"x"}, Outputs: []string{"fx"}},
+			{OpType: "Abs", Inputs: []string{"fx"}, Outputs: []string{"w"}},
+		},
+		Outputs: []*graph.Value{{Name: "y"}, {Name: "z"}, {Name: "w"}, {Name: "x"}},
+	}
+	s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it := 0; it < 3; it++ {
+		v := float32(it + 1)
+		x := tensor.FromFloat32([]float32{-v, v, -2 * v, 2 * v}, 2, 2)
+		out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(name string, want []float32, shape []int) {
+			got := out[name]
+			if !sameInts(got.Shape, shape) {
+				t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
+			}
+			for i := range want {
+				if got.F32[i] != want[i] {
+					t.Fatalf("run %d: %s = %v, want %v", it, name, got.F32, want)
+				}
+			}
+		}
+		check("y", []float32{0, v, 0, 2 * v}, []int{2, 2})
+		check("z", []float32{0, -v, 0, -2 * v}, []int{2, 2})
+		check("w", []float32{v, v, 2 * v, 2 * v}, []int{2, 2})
+		check("x", x.F32, []int{2, 2})
+		if &out["x"].F32[0] == &x.F32[0] {
+			t.Fatal("an input returned as output shares the caller's storage")
+		}
+	}
+}
