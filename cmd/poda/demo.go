@@ -45,7 +45,7 @@ latency. It is 'poda prune' with these settings on the embedded model.`,
 				f := &pruneFlags{out: *out, sparsity: *sparsity, scope: "global", method: "magnitude",
 					schedule: "gradual", distill: true, alpha: 0.5, temperature: 4, latency: true, asJSON: *asJSON}
 				f.data.spec, f.data.split = "mnist", "test"
-				f.train = trainFlags{epochs: *epochs, batch: 128, lr: 0.01, optimizer: "sgd", lrSchedule: "cosine", momentum: 0.9, seed: 1}
+				f.train = trainFlags{epochs: *epochs, batch: 128, lr: 0.05, optimizer: "sgd", lrSchedule: "cosine", momentum: 0.9, seed: 1}
 				if f.out == "" {
 					dir, err := os.MkdirTemp("", "poda-demo-")
 					if err != nil {

@@ -40,7 +40,7 @@ the run writes atomic checkpoints, and --resume continues bit for bit.`,
 			var d dataFlags
 			d.register(fs, "test")
 			var tf trainFlags
-			tf.register(fs, 1)
+			tf.register(fs, 1, 0.01)
 			out := fs.String("o", "", "`OUT` path of the trained model (required)")
 			dense := fs.Bool("no-masks", false, "let zero weights train (drops the sparsity)")
 			asJSON := fs.Bool("json", false, "print one JSON object")

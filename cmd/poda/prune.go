@@ -104,7 +104,7 @@ smaller (--dense-storage opts out).`,
 			fs.BoolVar(&f.dense, "dense-storage", false, "store pruned weights densely")
 			fs.Int64Var(&f.externalT, "external-threshold", 0, "move initializers of at least `BYTES` to OUT.data (0: keep inline)")
 			f.data.register(fs, "test")
-			f.train.register(fs, 0)
+			f.train.register(fs, 0, 0.05)
 			fs.StringVar(&f.schedule, "schedule", "gradual", "`gradual|oneshot|iterative` when pruning happens during fine-tuning")
 			fs.Float64Var(&f.ramp, "ramp", 0.7, "gradual: fraction `F` of the budget over which sparsity rises")
 			fs.IntVar(&f.rounds, "rounds", 3, "`K` prune/fine-tune rounds for --schedule iterative")

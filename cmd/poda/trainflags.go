@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 
 	"github.com/podaml/poda/train"
@@ -20,12 +21,14 @@ type trainFlags struct {
 	seed       uint64
 	checkpoint string
 	resume     bool
+	sgdLR      float64 // the default rate for SGD
 }
 
-func (t *trainFlags) register(fs *flag.FlagSet, defaultEpochs float64) {
+func (t *trainFlags) register(fs *flag.FlagSet, defaultEpochs, sgdLR float64) {
+	t.sgdLR = sgdLR
 	fs.Float64Var(&t.epochs, "epochs", defaultEpochs, "fine-tuning budget in `EPOCHS` (fractions allowed)")
 	fs.IntVar(&t.batch, "batch", 128, "training batch `N`")
-	fs.Float64Var(&t.lr, "lr", 0, "learning `RATE` (default 0.01 for sgd, 0.001 for adam/adamw)")
+	fs.Float64Var(&t.lr, "lr", 0, fmt.Sprintf("learning `RATE` (default %g for sgd, 0.001 for adam/adamw)", sgdLR))
 	fs.StringVar(&t.optimizer, "optimizer", "sgd", "`sgd|adam|adamw`")
 	fs.StringVar(&t.lrSchedule, "lr-schedule", "cosine", "`constant|step|cosine|onecycle` learning-rate schedule")
 	fs.Float64Var(&t.momentum, "momentum", 0.9, "SGD `MOMENTUM`")
@@ -52,7 +55,7 @@ func (t *trainFlags) config(n int, w io.Writer, prefix string) (train.Config, fu
 	switch t.optimizer {
 	case "sgd":
 		if lr == 0 {
-			lr = 0.01
+			lr = t.sgdLR
 		}
 	case "adam", "adamw":
 		if lr == 0 {
