@@ -12,10 +12,13 @@ import (
 // TestStructuredCriteriaAccuracy prunes the trained MNIST fixtures without
 // fine-tuning and compares criteria on the first test images: on the
 // convolutional nets the best weight-based criterion must not lose to
-// random channel choice (averaged over three seeds). On LeNet-300-100
-// random neurons do as well as the smallest-norm ones at 30% (and better
-// at 50–70%, measured 0.78–0.81 vs 0.80–0.87): that is logged, not
-// asserted.
+// random channel choice (averaged over three seeds). Measured with the
+// committed fixtures: LeNet-5 at 30%, L2/Taylor 0.983 vs random 0.955;
+// the ResNet (BN kept) at 5%, BN-scale 0.858, L2 0.830 vs random 0.592
+// (its residual streams make it fragile: 10% already costs half the
+// accuracy). On LeNet-300-100 random neurons do as well as the
+// smallest-norm ones at 30% (0.940 vs 0.942) and better at 50–70%: that
+// is logged, not asserted.
 func TestStructuredCriteriaAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("evaluates on MNIST")
@@ -33,6 +36,24 @@ func TestStructuredCriteriaAccuracy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// Calibration for the Taylor criterion: 4 batches of 64 training images.
+	mtr, err := data.LoadMNIST("", "train", data.Normalize{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calX []*tensor.Tensor
+	var calY [][]int
+	for b := 0; b < 4; b++ {
+		xb := tensor.New(append([]int{64}, mtr.Shape()...)...)
+		yb := make([]int, 64)
+		n := tensor.Prod(mtr.Shape())
+		for i := range yb {
+			if yb[i], err = mtr.Example(b*64+i, xb.F32[i*n:(i+1)*n]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calX, calY = append(calX, xb), append(calY, yb)
+	}
 	// The first 2000 test images as one batch, evaluated with the runtime.
 	shape := append([]int{len(idx)}, ds.Shape()...)
 	x := tensor.New(shape...)
@@ -67,7 +88,7 @@ func TestStructuredCriteriaAccuracy(t *testing.T) {
 		ratio  float64
 		images int
 		assert bool
-	}{{"lenet300", 0.3, 2000, false}, {"lenet5", 0.3, 1000, true}, {"resnet_bn", 0.1, 400, true}} {
+	}{{"lenet300", 0.3, 2000, false}, {"lenet5", 0.3, 1000, true}, {"resnet_bn", 0.05, 400, true}} {
 		name := c.name
 		t.Run(name, func(t *testing.T) {
 			m0, _ := structuredFixture(t, name)
@@ -80,7 +101,7 @@ func TestStructuredCriteriaAccuracy(t *testing.T) {
 				return acc(t, m, c.images)
 			}
 			best := 0.0
-			for _, crit := range []GroupCriterion{GroupL1{}, GroupL2{}, GroupBNScale{Fallback: GroupL1{}}} {
+			for _, crit := range []GroupCriterion{GroupL1{}, GroupL2{}, GroupBNScale{Fallback: GroupL1{}}, &GroupTaylor{Inputs: calX, Labels: calY}} {
 				a := prune(crit)
 				t.Logf("%T: %.4f", crit, a)
 				best = max(best, a)
