@@ -362,3 +362,19 @@ func TestStructuredTruncatedGraphs(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupTaylorWithoutInputsDeclines(t *testing.T) {
+	m, _ := structuredFixture(t, "concat_block")
+	rep, err := Structured(context.Background(), m, StructuredOptions{Ratio: 0.5, Criterion: &GroupTaylor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rep.Groups {
+		if g.After != g.Before || g.Declined == "" {
+			t.Errorf("%s: %d → %d, declined %q", g.Name, g.Before, g.After, g.Declined)
+		}
+	}
+	if d := rep.Declined(); len(d) == 0 || !strings.Contains(d[0].Declined, "no calibration inputs") && !strings.Contains(d[0].Declined, "graph output") {
+		t.Errorf("declined: %+v", d)
+	}
+}
