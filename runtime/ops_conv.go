@@ -164,7 +164,10 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	// 1-D convolutions are 2-D ones of height 1.
-	var im2col func(dst, src []float32)
+	// im2col writes the rows of channels [c0, c1) of the group's im2col
+	// matrix, so that large images can be unrolled in parallel.
+	var im2col func(dst, src []float32, c0, c1 int)
+	kk := tensor.Prod(w.shape[2:])
 	switch {
 	case pointwise:
 	case r <= 2:
@@ -176,11 +179,13 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 			wi = 1
 		}
 		w0, kw, pl, pr, sw, dw := gw.in[wi], gw.k[wi], gw.padB[wi], gw.padE[wi], gw.stride[wi], gw.dil[wi]
-		im2col = func(dst, src []float32) {
-			kernels.Im2col(dst, src, Cg, h, w0, kh, kw, pt, pl, pb, pr, sh, sw, dh, dw)
+		im2col = func(dst, src []float32, c0, c1 int) {
+			kernels.Im2col(dst[c0*kk*P:c1*kk*P], src[c0*HW:c1*HW], c1-c0, h, w0, kh, kw, pt, pl, pb, pr, sh, sw, dh, dw)
 		}
 	default:
-		im2col = func(dst, src []float32) { im2colND(dst, src, Cg, g) }
+		im2col = func(dst, src []float32, c0, c1 int) {
+			im2colND(dst[c0*kk*P:c1*kk*P], src[c0*HW:c1*HW], c1-c0, g)
+		}
 	}
 	colSize := 0
 	if im2col != nil {
@@ -209,6 +214,9 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	}
 	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col,
 		skinny: skinny, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
+	if threads == 1 && im2col != nil {
+		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
+	}
 	if c.sparseWeight(1) && K > 0 && P > 0 {
 		wt := w.konst
 		for gi := 0; gi < G; gi++ {
@@ -271,7 +279,7 @@ func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, s
 				continue
 			}
 			// Im2col writes a contiguous [K, P]; spread its rows out.
-			cp.im2col(one, src)
+			cp.im2col(one, src, 0, cp.Cg)
 			for k := 0; k < K; k++ {
 				copy(col[k*width+i*P:k*width+(i+1)*P], one[k*P:(k+1)*P])
 			}
@@ -289,13 +297,21 @@ func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, s
 // convPlan is a convolution's geometry, fixed when planning.
 type convPlan struct {
 	G, C, Cg, M, Mg, HW, P, K, colSize int
-	im2col                             func(dst, src []float32)
+	im2col                             func(dst, src []float32, c0, c1 int)
 	sparse                             []kernels.SparseMatrix // per group, for pruned weights
 	imgs                               int                    // images per GEMM in convBatched
 	skinny                             bool                   // dot products instead of GEMM
 	stride                             int                    // scratch floats per chunk
 	rowThreads                         int                    // goroutines over rows in the skinny path
+	colThreads                         int                    // goroutines over channels in im2col
 }
+
+type im2colJob struct {
+	f        func(dst, src []float32, c0, c1 int)
+	dst, src []float32
+}
+
+func im2colChunk(j im2colJob, _, lo, hi int) { j.f(j.dst, j.src, lo, hi) }
 
 // skinnyPixels is the largest output size (pixels per image) for which
 // convolutions use dot products rather than GEMM. Measured on 3×3
@@ -320,7 +336,7 @@ func convChunk(j convJob, t, lo, hi int) {
 		src := j.X[(n*p.C+gi*p.Cg)*p.HW : (n*p.C+(gi+1)*p.Cg)*p.HW]
 		B := src
 		if p.im2col != nil {
-			p.im2col(col, src)
+			parallelChunks(p.colThreads, p.Cg, im2colJob{p.im2col, col, src}, im2colChunk)
 			B = col
 		}
 		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
