@@ -55,12 +55,6 @@ func bstrides(in, out []int) []int {
 	return s
 }
 
-func newBcast(a, b, out []int) *bcastIter {
-	it := &bcastIter{}
-	it.set(a, b, out)
-	return it
-}
-
 func (it *bcastIter) set(a, b, out []int) {
 	sa, sb := bstrides(a, out), bstrides(b, out)
 	if len(out) == 0 {

@@ -437,3 +437,36 @@ func TestBatchNormRunningStats(t *testing.T) {
 		t.Errorf("inference output %v, want %v", y[0], wantY)
 	}
 }
+
+// TestIdentityOfInitializer: torch's exporter ties equal tensors with
+// Identity nodes; the alias is the same tensor (gradients add up, running
+// statistics update the initializer).
+func TestIdentityOfInitializer(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	m := model([]*graph.Node{
+		node("Identity", []string{"w"}, []string{"w2"}),
+		node("Mul", []string{"x", "w"}, []string{"a"}),
+		node("Mul", []string{"x", "w2"}, []string{"b"}),
+		node("Add", []string{"a", "b"}, []string{"y"}),
+	}, map[string]*tensor.Tensor{"w": randT(r, 4)}, "y")
+	gradCheck(t, m, []int{3, 4}, Options{})
+
+	ones := tensor.FromFloat32([]float32{1, 1}, 2)
+	m = model([]*graph.Node{
+		node("Identity", []string{"v"}, []string{"v2"}),
+		node("BatchNormalization", []string{"x", "g", "b", "m", "v2"}, []string{"y"}),
+	}, map[string]*tensor.Tensor{"g": ones, "b": tensor.New(2), "m": tensor.New(2), "v": ones.Clone()}, "y")
+	p, err := Compile(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Param("v") != nil {
+		t.Error("running variance behind an Identity became a parameter")
+	}
+	if _, err := p.Forward(tensor.FromFloat32([]float32{0, 0, 4, 4}, 2, 2, 1), true); err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Graph.Initializer("v").F32; v[0] == 1 {
+		t.Errorf("running variance behind an Identity not updated: %v", v)
+	}
+}

@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/podaml/poda/data"
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/npy"
 	"github.com/podaml/poda/onnx"
+	"github.com/podaml/poda/tensor"
 )
 
 // modelsDir holds the fixtures; PODA_TEST_MODELS overrides it.
@@ -87,10 +89,76 @@ func TestSGDMatchesTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	initial := weights(m)
+	train := mnist(t, "train")
+
+	// Step 0's gradients at the starting weights (torch's grad0.*).
+	p, err := Compile(m.Clone(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(32, 1, 28, 28)
+	labels := make([]int, 32)
+	for i := range labels {
+		if labels[i], err = train.Example(i, x.F32[i*784:(i+1)*784]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := p.Forward(x, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dOut := make([]float32, len(out.F32))
+	if _, err := CrossEntropy(out, labels, dOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Backward(dOut); err != nil {
+		t.Fatal(err)
+	}
+	ngrad := 0
+	for key, rt := range ref {
+		name, ok := strings.CutPrefix(key, "grad0.")
+		if !ok {
+			continue
+		}
+		ngrad++
+		want, err := npy.AsFloat32(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := p.Param(name)
+		if q == nil || len(q.Grad) != len(want.F32) {
+			t.Fatalf("gradient %q: no such parameter or resized", name)
+		}
+		// torch's float32 softmax loses the tiny p − 1 of confident
+		// predictions to rounding (its fc2.weight gradient is off by up to
+		// 1.4e-5 of the tensor's largest entry against a float64 run, where
+		// ours, with a float64 loss, is within 2e-6): the tolerance is
+		// relative per entry plus 1e-4 of the largest entry.
+		var scale float64
+		for _, w := range want.F32 {
+			scale = math.Max(scale, math.Abs(float64(w)))
+		}
+		bad, worst := 0, 0.0
+		for i, w := range want.F32 {
+			d := math.Abs(float64(q.Grad[i]) - float64(w))
+			worst = math.Max(worst, d/scale)
+			if d > 1e-3*math.Abs(float64(w))+1e-4*scale {
+				bad++
+			}
+		}
+		t.Logf("grad0 %-13s max |Δ| %.2g of max |g| %.2g", name, worst, scale)
+		if bad > 0 {
+			t.Errorf("grad0 %s: %d of %d entries beyond 1e-3·|g| + 1e-4·max|g|", name, bad, len(want.F32))
+		}
+	}
+	if ngrad == 0 {
+		t.Log("the reference has no grad0.* entries")
+	}
+
 	var losses []float64
 	cfg := Config{Epochs: 1, MaxSteps: 3, BatchSize: 32, LR: 0.01, Optimizer: &SGD{}, NoShuffle: true,
 		OnStep: func(s StepInfo) { losses = append(losses, s.Loss) }}
-	if _, err := Fit(context.Background(), m, mnist(t, "train"), cfg); err != nil {
+	if _, err := Fit(context.Background(), m, train, cfg); err != nil {
 		t.Fatal(err)
 	}
 	wantLoss, err := npy.AsFloat32(ref["losses"])
@@ -103,14 +171,14 @@ func TestSGDMatchesTorch(t *testing.T) {
 	for i, l := range losses {
 		w := float64(wantLoss.F32[i])
 		rel := math.Abs(l-w) / math.Abs(w)
-		t.Logf("step %d: loss %.7f, torch %.7f (rel %.2g)", i, l, w, rel)
+		t.Logf("step %d: loss %.7g, torch %.7g (rel %.2g)", i, l, w, rel)
 		if rel > 1e-4 {
-			t.Errorf("step %d: loss %.7f, torch %.7f", i, l, w)
+			t.Errorf("step %d: loss %.7g, torch %.7g", i, l, w)
 		}
 	}
 	n := 0
 	for name, rt := range ref {
-		if name == "losses" {
+		if name == "losses" || strings.HasPrefix(name, "grad0.") {
 			continue
 		}
 		n++
@@ -122,26 +190,24 @@ func TestSGDMatchesTorch(t *testing.T) {
 		if got == nil || len(got.F32) != len(want.F32) {
 			t.Fatalf("parameter %q missing or resized in the model", name)
 		}
-		var maxDiff, maxAbs, d2, w2, u2, e2 float64
+		// The updates are tiny (the network is trained): compare the
+		// weights to a few ulp, and the update itself relatively.
+		var maxDiff, maxAbs, u2, e2 float64
 		w0 := initial[name]
 		for i, w := range want.F32 {
-			// the update itself: ours against torch's
 			ut := float64(w) - float64(w0[i])
 			uo := float64(got.F32[i]) - float64(w0[i])
 			u2 += ut * ut
 			e2 += (uo - ut) * (uo - ut)
-			d := math.Abs(float64(got.F32[i]) - float64(w))
-			maxDiff = math.Max(maxDiff, d)
+			maxDiff = math.Max(maxDiff, math.Abs(float64(got.F32[i])-float64(w)))
 			maxAbs = math.Max(maxAbs, math.Abs(float64(w)))
-			d2 += d * d
-			w2 += float64(w) * float64(w)
 		}
-		rel, relNorm, relUpd := maxDiff/maxAbs, math.Sqrt(d2/w2), math.Sqrt(e2/u2)
-		t.Logf("%-14s max|Δ|/max|w| %.2g, ‖Δ‖/‖w‖ %.2g, update ‖u−u_torch‖/‖u_torch‖ %.2g", name, rel, relNorm, relUpd)
-		if rel > 1e-4 {
-			t.Errorf("%s: max |Δ| %.3g is %.3g of max |w|", name, maxDiff, rel)
+		relUpd := math.Sqrt(e2 / u2)
+		t.Logf("%-13s max |Δ| %.2g (%.2g of max |w|), update ‖u−u_torch‖/‖u_torch‖ %.2g", name, maxDiff, maxDiff/maxAbs, relUpd)
+		if maxDiff > 2e-7 || maxDiff > 1e-4*maxAbs {
+			t.Errorf("%s: max |Δ| %.3g (max |w| %.3g)", name, maxDiff, maxAbs)
 		}
-		if relUpd > 1e-2 {
+		if relUpd > 1e-3 {
 			t.Errorf("%s: the 3-step update differs from torch's by %.3g (relative)", name, relUpd)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/tensor"
 )
 
 func init() { register("Pad", newPad) }
@@ -84,7 +85,7 @@ func (o *padOp) plan(in, out []*value) error {
 			return fmt.Errorf("Pad reflect of %v by %v", s, pads)
 		}
 	}
-	st := tensorStrides(s)
+	st := tensor.Strides(s)
 	n := tensorProd(shape)
 	if cap(o.idx) < n {
 		o.idx = make([]int32, n)
@@ -123,16 +124,6 @@ func (o *padOp) plan(in, out []*value) error {
 	}
 	setShape(out[0], shape...)
 	return nil
-}
-
-func tensorStrides(s []int) []int {
-	st := make([]int, len(s))
-	n := 1
-	for i := len(s) - 1; i >= 0; i-- {
-		st[i] = n
-		n *= s[i]
-	}
-	return st
 }
 
 func (o *padOp) forward(_ *Program, in, out []*value, _ bool) {

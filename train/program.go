@@ -55,7 +55,6 @@ type value struct {
 	needGrad bool
 	fixed    bool // does not change between steps of one plan
 	param    *Param
-	init     *graph.Tensor
 }
 
 func (v *value) isFloat() bool { return v.dtype == tensor.Float }
@@ -133,6 +132,23 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 		}
 		frozen[f] = true
 	}
+	// Identity of an initializer (torch's exporter emits it for
+	// deduplicated equal tensors) is an alias of the initializer: one
+	// tensor, trained (or updated as running statistics) once.
+	alias := map[string]string{}
+	resolve := func(s string) string {
+		if a, ok := alias[s]; ok {
+			return a
+		}
+		return s
+	}
+	for _, n := range g.Nodes {
+		if n.OpType == "Identity" && len(n.Inputs) == 1 && len(n.Outputs) == 1 && !g.IsOutput(n.Outputs[0]) {
+			if in := resolve(n.Inputs[0]); g.Initializer(in) != nil {
+				alias[n.Outputs[0]] = in
+			}
+		}
+	}
 	// Initializers that are running statistics, or bounds and ratios,
 	// never trained.
 	notParam := map[string]bool{}
@@ -142,19 +158,19 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 		case "BatchNormalization":
 			for _, i := range []int{3, 4} {
 				if s := n.Input(i); s != "" {
-					notParam[s] = true
+					notParam[resolve(s)] = true
 				}
 			}
 		case "Clip", "Dropout":
 			for _, i := range []int{1, 2} {
 				if s := n.Input(i); s != "" {
-					constant[s] = true
+					constant[resolve(s)] = true
 				}
 			}
 		}
 	}
 	for _, t := range g.Initializers {
-		v := &value{name: t.Name, dtype: t.DType, shape: append([]int(nil), t.Shape...), init: t}
+		v := &value{name: t.Name, dtype: t.DType, shape: append([]int(nil), t.Shape...)}
 		switch t.DType {
 		case tensor.Float:
 			v.data = t.F32
@@ -201,8 +217,14 @@ func Compile(m *graph.Model, opt Options) (*Program, error) {
 	if p.input == nil {
 		return nil, fmt.Errorf("train: graph has no input")
 	}
+	for out, in := range alias {
+		p.values[out] = p.values[in]
+	}
 	var missing []string
 	for _, n := range g.Nodes {
+		if n.OpType == "Identity" && len(n.Outputs) == 1 && alias[n.Outputs[0]] != "" {
+			continue
+		}
 		f := registry[n.OpType]
 		if f == nil || (n.Domain != "" && n.Domain != "ai.onnx") {
 			missing = append(missing, n.OpType)

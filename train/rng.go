@@ -30,16 +30,3 @@ func (r *rng) Intn(n int) int {
 	hi, _ := bits.Mul64(r.Uint64(), uint64(n))
 	return int(hi)
 }
-
-// permutation fills perm with a permutation of 0..len(perm)-1 that depends
-// only on seed and epoch (Fisher–Yates over its own stream).
-func permutation(perm []int, seed uint64, epoch int) {
-	r := rng{seed: mix64(seed^0x5eed) + uint64(epoch)*0xd1b54a32d192ed03}
-	for i := range perm {
-		perm[i] = i
-	}
-	for i := len(perm) - 1; i > 0; i-- {
-		j := r.Intn(i + 1)
-		perm[i], perm[j] = perm[j], perm[i]
-	}
-}
