@@ -10,8 +10,11 @@ import (
 
 // Conv (any spatial rank; 1-D and 2-D through kernels.Im2col, others
 // through a generic im2col) as im2col + GEMM with the bias and a fused
-// activation in the GEMM epilogue, plus a direct kernel for 2-D depthwise
-// convolutions. ConvTranspose (any spatial rank) is GEMM + col2im.
+// activation in the GEMM epilogue. Special paths: a direct kernel for 2-D
+// depthwise convolutions, several small images per GEMM in a batch, dot
+// products when an image has at most 4 output pixels, and the sparse
+// kernels for pruned weights. ConvTranspose (any spatial rank) is GEMM +
+// col2im.
 
 // convAttrs are the attributes Conv, ConvTranspose and the pools share.
 type convAttrs struct {
