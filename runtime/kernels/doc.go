@@ -125,27 +125,28 @@
 //
 // /proc/cpuinfo reports "cpu MHz: 2445.432", the nominal clock (boost is
 // invisible in the VM): 64 × 2.445 GHz = 156.5 GFLOP/s (78.3 per core),
-// and the 60% target is 93.9 GFLOP/s. BenchmarkClock (a dependent chain
-// of 3-cycle FP adds, timed per CPU-second) measures 3.03 GHz (2.99–3.04
-// over 5 runs), i.e. the cores run boosted: 64 × 3.03 = 193.9 GFLOP/s
-// (97.0 per core), 60% = 116.4 GFLOP/s. The micro-kernel alone on
-// L1-resident panels (BenchmarkMicroKernel) runs at 84.6 GFLOP per
-// CPU-second, above the nominal per-core peak and 87% of the boosted one.
+// and 60% of it is 93.9 GFLOP/s. BenchmarkClock (a dependent chain of
+// 3-cycle FP adds, timed per CPU-second) measured 2.99–3.12 GHz over 11
+// runs, median 3.04 GHz, so the cores run boosted: 64 × 3.04 = 194.6
+// GFLOP/s (97.3 per core), and 60% of it is 116.7 GFLOP/s. The micro-kernel
+// alone on L1-resident panels (BenchmarkMicroKernel) ran at 84.6 and 92.8
+// GFLOP per CPU-second in two runs: 87–95% of the boosted per-core peak.
 //
 // Measured with
 //
-//	go test -run XXX -bench '^BenchmarkSgemm$|^BenchmarkSgemmGeneric$|MicroKernel' \
+//	go test -run XXX -bench '^BenchmarkSgemm$|^BenchmarkSgemmGeneric$|MicroKernel|Clock' \
 //	    -cpu 1,2 -count 3 ./runtime/kernels
 //
-// (go1.26.8, 2026-11-27, medians of 3). The machine was shared with
-// other sessions' builds and tests throughout, with a load average of
-// 13–19 on its 2 CPUs, so wall-clock GFLOP/s shows mostly how much CPU
-// the benchmark was given (BenchmarkClock saw 18–25% of a core). Each
-// benchmark therefore also reports GFLOP/cpu-s: flops per second of CPU
-// time summed over threads, i.e. the per-core efficiency while running,
-// which time-slicing does not distort. Per-core efficiency × 2 is what
-// both cores would deliver if the machine were idle; it is an estimate,
-// not a measurement.
+// (go1.26.8, 2026-11-27, medians of 3). Other sessions' builds, tests and
+// benchmarks shared the machine the whole time, with a load average of
+// 12–19 on its 2 CPUs, so the wall-clock GFLOP/s mostly shows how much
+// CPU the benchmark got (BenchmarkClock's wall-clock rate was 6–70% of
+// its per-CPU-second rate). So each benchmark also reports GFLOP/cpu-s:
+// flops per second of CPU time summed over threads. That is the per-core
+// efficiency while running, which time-slicing does not distort (the
+// neighbours' use of L3 and memory still moves it by up to 25% between
+// runs).
+// The table is run A (12:10, load 13–15):
 //
 //	shape (m×n×k)                    GFLOP/cpu-s       GFLOP/s wall      generic
 //	                                 -cpu 1   -cpu 2   -cpu 1   -cpu 2   GFLOP/cpu-s
@@ -161,14 +162,19 @@
 //	3×3 conv 56²       64×3136×576   60.9     61.5     20.3     26.6     2.7
 //	3×3 conv 28²       128×784×1152  67.6     62.1     19.7     22.2     2.8
 //
-// (MLP layers are Gemm with transB, as PyTorch exports Linear.) At
-// 1024³ one core sustains 81.3 GFLOP/cpu-s = 104% of the nominal per-core
-// peak and 84% of the boosted one; with two goroutines each core
-// sustains 71.8, so an idle machine would give about 2 × 71.8 = 144
-// GFLOP/s: 92% of the nominal 156.5 and 74% of the boosted 193.9 peak,
-// above the 60% target either way. The best wall-clock figures seen
-// under load were 45.3 GFLOP/s (-cpu 1) and 31.8 (-cpu 2). The generic
-// (pure Go) path is 2–4 GFLOP/cpu-s, 20–30× slower.
+// (MLP layers are Gemm with transB, as PyTorch exports Linear.) Run B
+// (12:35, load 18 falling to 12, same code) gave, at 1024³, 63.5 and 60.1
+// GFLOP/cpu-s and 9.4 and 16.4 GFLOP/s wall for -cpu 1 and 2; its other
+// rows differed from run A by up to 25% either way.
+//
+// At 1024³ one core sustains 81.3 (run A) or 63.5 (run B) GFLOP/cpu-s:
+// 84% or 65% of the boosted per-core peak. With two goroutines each core
+// sustains 71.8 or 60.1, so an idle machine should give about 2 × those =
+// 144 or 120 GFLOP/s: 74% or 62% of the boosted 194.6 peak, 92% or 77%
+// of the nominal 156.5. That is an estimate. The wall-clock rates
+// measured under this load fall far short of the 60% target: the best
+// were 45.3 GFLOP/s (-cpu 1) and 31.8 GFLOP/s (-cpu 2). The generic
+// (pure Go) path runs at 2–4 GFLOP/cpu-s, 20–30× slower.
 //
 // The threading crossover, from
 //
