@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/podaml/poda/graph"
 )
@@ -25,6 +26,11 @@ type batchNormOp struct {
 	n, c, s       int
 	mean, invstd  []float32 // per channel, of the last forward
 	batch         bool      // last forward used batch statistics
+
+	// the call in progress, for runChunk
+	fwd     bool
+	in, out []*value
+	wg      sync.WaitGroup
 }
 
 func newBatchNorm(n *graph.Node, _ int64) (op, error) {
@@ -56,12 +62,41 @@ func (o *batchNormOp) plan(in, out []*value) error {
 }
 
 func (o *batchNormOp) forward(p *Program, in, out []*value, train bool) {
+	o.batch = train && !p.opt.FreezeBN
+	o.fwd, o.in, o.out = true, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+	if len(out) > 1 && out[1] != nil {
+		copy(out[1].data, in[3].data)
+	}
+	if len(out) > 2 && out[2] != nil {
+		copy(out[2].data, in[4].data)
+	}
+}
+
+func (o *batchNormOp) backward(_ *Program, in, out []*value) {
+	o.fwd, o.in, o.out = false, in, out
+	parallelChunks(o, &o.wg)
+	o.in, o.out = nil, nil
+}
+
+// runChunk normalises (or back-propagates) chunk c of the channels.
+func (o *batchNormOp) runChunk(c int) {
+	c0, c1 := chunkRange(c, o.c)
+	if o.fwd {
+		o.forwardChannels(c0, c1)
+	} else {
+		o.backwardChannels(c0, c1)
+	}
+}
+
+func (o *batchNormOp) forwardChannels(c0, c1 int) {
+	in, out := o.in, o.out
 	x, y := in[0].data, out[0].data
 	gamma, beta, rm, rv := in[1].data, in[2].data, in[3].data, in[4].data
-	o.batch = train && !p.opt.FreezeBN
 	cs := o.c * o.s
 	m := float64(o.n * o.s)
-	for c := 0; c < o.c; c++ {
+	for c := c0; c < c1; c++ {
 		var mean, vr float64
 		if o.batch {
 			var sum float64
@@ -101,21 +136,16 @@ func (o *batchNormOp) forward(p *Program, in, out []*value, train bool) {
 			}
 		}
 	}
-	if len(out) > 1 && out[1] != nil {
-		copy(out[1].data, rm)
-	}
-	if len(out) > 2 && out[2] != nil {
-		copy(out[2].data, rv)
-	}
 }
 
-func (o *batchNormOp) backward(_ *Program, in, out []*value) {
+func (o *batchNormOp) backwardChannels(c0, c1 int) {
+	in, out := o.in, o.out
 	x, dy := in[0].data, out[0].grad
 	dx, gamma := in[0].grad, in[1].data
 	dg, db := in[1].grad, in[2].grad
 	cs := o.c * o.s
 	m := float32(o.n * o.s)
-	for c := 0; c < o.c; c++ {
+	for c := c0; c < c1; c++ {
 		mean, is := o.mean[c], o.invstd[c]
 		var sdy, sdyx float64
 		for b := 0; b < o.n; b++ {
