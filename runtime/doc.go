@@ -61,10 +61,12 @@
 //
 // # Pruned weights
 //
-// A Conv, Gemm or MatMul whose weight is a constant with at most 20% of
-// its elements nonzero runs on the sparse kernels of runtime/kernels (CSR
-// for wide products, BSR 1×8 for a single row; see sparse.go), converted
-// once per Session. Options.Dense turns this off.
+// A Conv, Gemm or MatMul whose weight is a constant with enough zeros runs
+// on the sparse kernels of runtime/kernels, converted once per Session:
+// N:M formats when the weight has that structure, CSR for wide products
+// (a batch of rows or a convolution's pixels) from 65% zeros, BSR 1×8 for
+// narrow ones from 80% zeros (sparse.go has the measurements behind
+// these). Options.Dense turns this off.
 //
 // # Types
 //

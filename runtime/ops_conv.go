@@ -198,7 +198,20 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	threads := max(1, min(c.threads, items, items*K*P*Mg/parallelMin))
 	// Few output pixels: dot products against the transposed im2col
 	// matrix read the weights once, where GEMM would first pack them.
-	skinny := P <= skinnyPixels && !c.sparseWeight(1)
+	var sparse []kernels.SparseMatrix
+	if c.sparseWeight(1) && K > 0 && P > 0 {
+		wt := w.konst
+		for gi := 0; gi < G; gi++ {
+			wg := wt.F32[gi*Mg*K : (gi+1)*Mg*K]
+			sm := o.sparse.get(wt, gi, P, c.threads, func() []float32 { return wg }, Mg, K)
+			if sm == nil {
+				sparse = nil
+				break
+			}
+			sparse = append(sparse, sm)
+		}
+	}
+	skinny := P <= skinnyPixels && sparse == nil
 	stride := colSize
 	if skinny {
 		stride += K * P
@@ -220,13 +233,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	if threads == 1 && im2col != nil {
 		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
 	}
-	if c.sparseWeight(1) && K > 0 && P > 0 {
-		wt := w.konst
-		for gi := 0; gi < G; gi++ {
-			wg := wt.F32[gi*Mg*K : (gi+1)*Mg*K]
-			cp.sparse = append(cp.sparse, o.sparse.get(wt, gi, P, c.threads, func() []float32 { return wg }, Mg, K))
-		}
-	}
+	cp.sparse = sparse
 	// Small images in a batch: several images per GEMM, so that the
 	// weights are packed once per batch block rather than once per image.
 	if N > 1 && G == 1 && P < batchedConvPixels && cp.sparse == nil && !skinny {

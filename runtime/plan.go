@@ -59,10 +59,11 @@ func (c *pctx) konst(i int, what string) (*tensor.Tensor, error) {
 }
 
 // sparseWeight reports whether input i is a constant float32 weight with
-// few enough nonzeros for the sparse kernels.
+// few enough nonzeros that a sparse format may pay (sparseCache.get makes
+// the final choice).
 func (c *pctx) sparseWeight(i int) bool {
 	v := c.input(i)
-	return !c.dense && v != nil && v.konst != nil && v.dtype == tensor.Float && density(v.konst.F32) <= sparseDensity
+	return !c.dense && v != nil && v.konst != nil && v.dtype == tensor.Float && density(v.konst.F32) <= maxSparseDensity
 }
 
 // set fixes the type and shape of output i.

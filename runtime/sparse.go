@@ -8,18 +8,25 @@ import (
 )
 
 // Sparse execution of pruned weights. A Conv, Gemm or MatMul whose weight
-// is a constant with at most sparseDensity of its elements nonzero runs
-// on runtime/kernels' sparse formats instead of dense GEMM: CSR when the
-// product is wide (a batch of rows, or a convolution's output pixels),
-// BSR 1×8 for a single row, where gathering one input per nonzero is the
-// bottleneck. The thresholds follow the kernels' break-even sweep on
-// LeNet-300's fc1 (TestSparseBreakEven): at 80% zeros CSR beats Sgemm at
-// batch 64 and BSR8 at batch 1; at 50-70% zeros dense wins or ties.
-const sparseDensity = 0.2
-
-// sparseWidthCSR is the product width (rows of X, or output pixels) from
-// which CSR is preferred to BSR8.
-const sparseWidthCSR = 2
+// is a constant with enough zeros runs on runtime/kernels' sparse formats
+// instead of dense GEMM. The choice follows the kernels' measurements
+// (sparse_doc.go, TestSparseBreakEven on LeNet-300's fc1):
+//
+//   - narrow products (a Gemm or MatMul on fewer than 4 rows): BSR 1×8
+//     from 80% zeros (1.6× dense there, 2.8× at 90%), else 2:4 N:M when
+//     the weight has that structure (1.4×);
+//   - wide products (4 or more rows, or a convolution's output pixels):
+//     N:M when the weight has the structure (1:8 4×, 1:4 and 2:8 2×, 2:4
+//     1.2×), else CSR from 65% zeros (1.07× at 60%, 1.4× at 70%, 2× at
+//     80%).
+//
+// Anything denser stays on dense GEMM.
+const (
+	maxSparseDensity = 0.5  // no format pays above this
+	bsrDensity       = 0.2  // narrow products: BSR8 at or below
+	csrDensity       = 0.35 // wide products: CSR at or below
+	sparseWidthCSR   = 4    // rows of X (or pixels) from which a product is wide
+)
 
 // sparseCache holds the sparse forms an op built, so that plans for other
 // input shapes reuse them.
@@ -29,9 +36,9 @@ type sparseCache struct {
 }
 
 type sparseKey struct {
-	w      *tensor.Tensor
-	group  int
-	format string
+	w     *tensor.Tensor
+	group int
+	wide  bool
 }
 
 // density returns the fraction of nonzero elements of w.
@@ -49,35 +56,57 @@ func density(w []float32) float64 {
 }
 
 // get returns the sparse form of the rows×cols matrix that build
-// produces (row-major), in the format suited to a product of the given
-// width, building it on first use.
+// produces (row-major) best suited to a product of the given width, or nil
+// when dense GEMM is expected to be faster. Forms are built once and
+// cached.
 func (sc *sparseCache) get(w *tensor.Tensor, group, width, threads int, build func() []float32, rows, cols int) kernels.SparseMatrix {
-	format := "csr"
-	if width < sparseWidthCSR {
-		format = "bsr8"
-	}
+	wide := width >= sparseWidthCSR
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	k := sparseKey{w, group, format}
+	k := sparseKey{w, group, wide}
 	if m, ok := sc.m[k]; ok {
 		return m
 	}
-	dense := build()
-	var m kernels.SparseMatrix
-	if format == "csr" {
-		c := kernels.NewCSR(dense, rows, cols)
-		c.Threads = threads
-		m = c
-	} else {
-		b := kernels.NewBSR8(dense, rows, cols)
-		b.Threads = threads
-		m = b
-	}
+	m := chooseSparse(build(), rows, cols, wide, threads)
 	if sc.m == nil {
 		sc.m = map[sparseKey]kernels.SparseMatrix{}
 	}
 	sc.m[k] = m
 	return m
+}
+
+// nmPatterns are the N:M structures tried, most profitable first.
+var nmPatterns = [][2]int{{1, 8}, {1, 4}, {2, 8}, {2, 4}}
+
+func chooseSparse(dense []float32, rows, cols int, wide bool, threads int) kernels.SparseMatrix {
+	d := density(dense)
+	if !wide {
+		if d <= bsrDensity {
+			b := kernels.NewBSR8(dense, rows, cols)
+			b.Threads = threads
+			return b
+		}
+		if nm, err := kernels.NewNM(dense, rows, cols, 2, 4); err == nil && d <= 0.5 {
+			nm.Threads = threads
+			return nm
+		}
+		return nil
+	}
+	for _, p := range nmPatterns {
+		if d > float64(p[0])/float64(p[1]) {
+			continue
+		}
+		if nm, err := kernels.NewNM(dense, rows, cols, p[0], p[1]); err == nil {
+			nm.Threads = threads
+			return nm
+		}
+	}
+	if d <= csrDensity {
+		c := kernels.NewCSR(dense, rows, cols)
+		c.Threads = threads
+		return c
+	}
+	return nil
 }
 
 // transposed returns the cols×rows transpose of the rows×cols matrix w,

@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"math"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/podaml/poda/graph"
@@ -87,7 +89,10 @@ func TestSparseMatchesDense(t *testing.T) {
 	}
 }
 
-func usesSparse(s *Session) bool {
+func usesSparse(s *Session) bool { return sparseFormat(s) != "" }
+
+// sparseFormat returns the format of the first sparse weight in use, or "".
+func sparseFormat(s *Session) string {
 	for _, en := range s.nodes {
 		var sc *sparseCache
 		switch o := en.op.(type) {
@@ -98,11 +103,95 @@ func usesSparse(s *Session) bool {
 		case *convOp:
 			sc = &o.sparse
 		}
-		if sc != nil && len(sc.m) > 0 {
-			return true
+		if sc == nil {
+			continue
+		}
+		for _, m := range sc.m {
+			if m != nil {
+				return m.Format()
+			}
 		}
 	}
-	return false
+	return ""
+}
+
+// nmPrune keeps the n largest |w| of every m consecutive elements along
+// the last axis.
+func nmPrune(w *tensor.Tensor, n, m int) *tensor.Tensor {
+	cols := w.Shape[len(w.Shape)-1]
+	for r := 0; r < len(w.F32)/cols; r++ {
+		row := w.F32[r*cols : (r+1)*cols]
+		for g := 0; g < cols; g += m {
+			grp := row[g:min(g+m, cols)]
+			for len(nonzeros(grp)) > n {
+				small := -1
+				for i, v := range grp {
+					if v != 0 && (small < 0 || math.Abs(float64(v)) < math.Abs(float64(grp[small]))) {
+						small = i
+					}
+				}
+				grp[small] = 0
+			}
+		}
+	}
+	return w
+}
+
+func nonzeros(v []float32) []float32 {
+	var out []float32
+	for _, x := range v {
+		if x != 0 {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestSparseFormatChoice checks which format each kind of pruned weight
+// gets, and that the result matches dense GEMM.
+func TestSparseFormatChoice(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, tc := range []struct {
+		name  string
+		w     *tensor.Tensor
+		batch int
+		want  string
+	}{
+		{"random 90% batch 1", prune(r, randTensor(r, 40, 64), 0.1), 1, "bsr1x8"},
+		{"random 90% batch 8", prune(r, randTensor(r, 40, 64), 0.1), 8, "csr"},
+		{"2:4 batch 1", nmPrune(randTensor(r, 40, 64), 2, 4), 1, "nm2:4"},
+		{"2:4 batch 8", nmPrune(randTensor(r, 40, 64), 2, 4), 8, "nm2:4"},
+		{"1:4 batch 8", nmPrune(randTensor(r, 40, 64), 1, 4), 8, "nm1:4"},
+		{"random 50% batch 8", prune(r, randTensor(r, 40, 64), 0.5), 8, ""},
+	} {
+		var outs [2]*tensor.Tensor
+		for i, dense := range []bool{false, true} {
+			// Gemm with transB: W is [40, 64] as stored.
+			g := &graph.Graph{
+				Inputs:  []*graph.Value{{Name: "x", DType: tensor.Float}},
+				Nodes:   []*graph.Node{{OpType: "Gemm", Inputs: []string{"x", "w"}, Outputs: []string{"y"}, Attrs: []*pb.AttributeProto{intAttr("transB", 1)}}},
+				Outputs: []*graph.Value{{Name: "y"}},
+			}
+			g.AddInitializer("w", tc.w)
+			s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, Options{Dense: dense})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.Run(context.Background(), map[string]*tensor.Tensor{"x": randTensor(rand.New(rand.NewSource(1)), tc.batch, 64)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs[i] = out["y"]
+			if !dense {
+				if got := sparseFormat(s); !strings.HasPrefix(got, tc.want) || (tc.want == "" && got != "") {
+					t.Errorf("%s: format %q, want %q", tc.name, got, tc.want)
+				}
+			}
+		}
+		if err := compareTensors(outs[0], outs[1], 1e-4, 1e-5); err != nil {
+			t.Errorf("%s: sparse differs from dense: %v", tc.name, err)
+		}
+	}
 }
 
 // TestPrunedLeNet300 applies the fixture's 90% global magnitude mask to
