@@ -124,13 +124,21 @@
 //	     = 2 × 2 × 8 × 2 × clock = 64 flops/cycle × clock
 //
 // /proc/cpuinfo reports "cpu MHz: 2445.432", the nominal clock (boost is
-// invisible in the VM): 64 × 2.445 GHz = 156.5 GFLOP/s (78.3 per core),
-// and 60% of it is 93.9 GFLOP/s. BenchmarkClock (a dependent chain of
-// 3-cycle FP adds, timed per CPU-second) measured 2.99–3.12 GHz over 11
-// runs, median 3.04 GHz, so the cores run boosted: 64 × 3.04 = 194.6
-// GFLOP/s (97.3 per core), and 60% of it is 116.7 GFLOP/s. The micro-kernel
-// alone on L1-resident panels (BenchmarkMicroKernel) ran at 84.6 and 92.8
-// GFLOP per CPU-second in two runs: 87–95% of the boosted per-core peak.
+// invisible in the VM): 64 × 2.445 GHz = 156.5 GFLOP/s (78.3 per core).
+// BenchmarkClock times a dependent chain of FP adds (3-cycle latency on
+// Zen 3). In short runs that the scheduler left alone (-benchtime 10x,
+// ~150 µs each, 12:45, load 7) it measured 3.24 GHz of wall-clock time in
+// 7 of 10 samples (3.236–3.245; the rest lower), so the cores run boosted
+// and
+//
+//	peak = 64 × 3.24 GHz = 207.4 GFLOP/s (103.7 per core); 60% = 124.4
+//
+// Timed per CPU-second instead, the same chain gives 3.0–3.1 GHz: the
+// guest's CPU-time accounting charges about 5% more time than the thread
+// ran (steal by the host), so the GFLOP/cpu-s figures below are about 5%
+// low. The micro-kernel alone on L1-resident panels (BenchmarkMicroKernel)
+// ran at medians of 84.6 and 92.8 GFLOP/cpu-s in runs A and B below:
+// 82–89% of the per-core peak before that correction.
 //
 // Measured with
 //
@@ -167,14 +175,16 @@
 // GFLOP/cpu-s and 9.4 and 16.4 GFLOP/s wall for -cpu 1 and 2; its other
 // rows differed from run A by up to 25% either way.
 //
-// At 1024³ one core sustains 81.3 (run A) or 63.5 (run B) GFLOP/cpu-s:
-// 84% or 65% of the boosted per-core peak. With two goroutines each core
-// sustains 71.8 or 60.1, so an idle machine should give about 2 × those =
-// 144 or 120 GFLOP/s: 74% or 62% of the boosted 194.6 peak, 92% or 77%
-// of the nominal 156.5. That is an estimate. The wall-clock rates
+// At 1024³ one core sustained 81.3 (run A) or 63.5 (run B) GFLOP/cpu-s,
+// 78% or 61% of the 103.7 per-core peak. The best single-core wall-clock
+// sample was 80.2 GFLOP/s, 77% of it (-benchtime 2x -count 10, 12:45,
+// median 50.0). With two goroutines each core sustained 71.8 or 60.1
+// GFLOP/cpu-s. An idle machine should therefore give about 2 × those,
+// 144 or 120 GFLOP/s: 69% or 58% of the 207.4 peak, or 92% or 77% of the
+// nominal 156.5. That is an estimate. The two-goroutine wall-clock rates
 // measured under this load fall far short of the 60% target: the best
-// were 45.3 GFLOP/s (-cpu 1) and 31.8 GFLOP/s (-cpu 2). The generic
-// (pure Go) path runs at 2–4 GFLOP/cpu-s, 20–30× slower.
+// sample was 54.4 GFLOP/s, median 37.2. The generic (pure Go) path runs
+// at 2–4 GFLOP/cpu-s, 20–30× slower.
 //
 // The threading crossover, from
 //
