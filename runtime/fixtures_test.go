@@ -141,3 +141,40 @@ func TestPlanMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestFixtureAllocs checks that a steady-state Run of each fixture model
+// (batch 1, one thread, so no goroutines are started) allocates only its
+// outputs: the result map, the output pointer slice, and per output its
+// header, shape and data.
+func TestFixtureAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	models, _ := filepath.Glob(filepath.Join(modelsDir, "*.onnx"))
+	for _, path := range models {
+		m, err := graph.Load(path, onnx.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(m, Options{Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.InputNames()) != 1 {
+			continue
+		}
+		in := map[string]*tensor.Tensor{s.InputNames()[0]: randomInput(t, m, s.InputNames()[0], 1)}
+		ctx := context.Background()
+		if _, err := s.Run(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(10, func() {
+			if _, err := s.Run(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if limit := float64(3 + 3*len(s.OutputNames())); allocs > limit {
+			t.Errorf("%s: %.0f allocations per Run, want at most %.0f", filepath.Base(path), allocs, limit)
+		}
+	}
+}

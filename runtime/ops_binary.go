@@ -227,7 +227,7 @@ type binRun func(e *env, st *strided, out, a, b *tensor.Tensor)
 
 // binLoop computes d = f(a, b) elementwise over the broadcast iteration st.
 func binLoop[A, B, U any](e *env, st *strided, d []U, a []A, b []B, f func(A, B) U) {
-	forRange(e, st.outer(), 2*st.n, binJob[A, B, U]{st, d, a, b, f}, binChunk[A, B, U])
+	forRange(e, st.outer(), 2*st.n, binJob[A, B, U]{st, d, a, b, f})
 }
 
 type binJob[A, B, U any] struct {
@@ -238,12 +238,12 @@ type binJob[A, B, U any] struct {
 	f  func(A, B) U
 }
 
-func binChunk[A, B, U any](j binJob[A, B, U], _, lo, hi int) {
+func (j binJob[A, B, U]) chunk(_, lo, hi int) {
 	st, d, a, b, f := j.st, j.d, j.a, j.b, j.f
 	last := len(st.dims) - 1
 	as, bs := st.str[0][last], st.str[1][last]
 	n := st.inner
-	st.each(lo, hi, func(o int, offs *[4]int) {
+	st.each(lo, hi, func(o int, offs [4]int) {
 		dd := d[o : o+n]
 		ao, bo := offs[0], offs[1]
 		switch {
@@ -273,7 +273,7 @@ func binChunk[A, B, U any](j binJob[A, B, U], _, lo, hi int) {
 // f32Binary is the float32 arithmetic fast path: whole runs at a time.
 // act (not nil) is applied to each run while it is in cache.
 func f32Binary(e *env, st *strided, code string, d, a, b []float32, act *activation) {
-	forRange(e, st.outer(), 2*st.n, f32BinJob{st, code, d, a, b, act}, f32BinChunk)
+	forRange(e, st.outer(), 2*st.n, f32BinJob{st, code, d, a, b, act})
 }
 
 type f32BinJob struct {
@@ -283,12 +283,12 @@ type f32BinJob struct {
 	act     *activation
 }
 
-func f32BinChunk(j f32BinJob, _, lo, hi int) {
+func (j f32BinJob) chunk(_, lo, hi int) {
 	st, code, d, a, b, act := j.st, j.code, j.d, j.a, j.b, j.act
 	last := len(st.dims) - 1
 	as, bs := st.str[0][last], st.str[1][last]
 	n := st.inner
-	st.each(lo, hi, func(o int, offs *[4]int) {
+	st.each(lo, hi, func(o int, offs [4]int) {
 		dd := d[o : o+n]
 		ao, bo := offs[0], offs[1]
 		switch {
@@ -715,7 +715,7 @@ func copyStridedT[T any](st *strided, d, s []T) {
 	last := len(st.dims) - 1
 	ss := st.str[0][last]
 	n := st.inner
-	st.each(0, st.outer(), func(o int, offs *[4]int) {
+	st.each(0, st.outer(), func(o int, offs [4]int) {
 		dd := d[o : o+n]
 		if ss == 1 {
 			copy(dd, s[offs[0]:offs[0]+n])

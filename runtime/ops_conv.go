@@ -255,7 +255,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 				ep = append(ep, act.epilogue(in[2].F32[gi*Mg:(gi+1)*Mg], true))
 			}
 		}
-		parallelChunks(threads, items, convJob{cp, in[0].F32, in[1].F32, out[0].F32, ep, e.scratch}, convChunk)
+		parallelChunks(threads, items, convJob{cp, in[0].F32, in[1].F32, out[0].F32, ep, e.scratch})
 		return nil
 	}, nil
 }
@@ -321,7 +321,7 @@ type im2colJob struct {
 	dst, src []float32
 }
 
-func im2colChunk(j im2colJob, _, lo, hi int) { j.f(j.dst, j.src, lo, hi) }
+func (j im2colJob) chunk(_, lo, hi int) { j.f(j.dst, j.src, lo, hi) }
 
 // skinnyPixels is the largest output size (pixels per image) for which
 // convolutions use dot products rather than GEMM. Measured on 3×3
@@ -337,8 +337,8 @@ type convJob struct {
 	scratch []float32
 }
 
-// convChunk convolves items [lo, hi), an item being one image and group.
-func convChunk(j convJob, t, lo, hi int) {
+// chunk convolves items [lo, hi), an item being one image and group.
+func (j convJob) chunk(t, lo, hi int) {
 	p := j.p
 	col := j.scratch[t*p.stride : t*p.stride+p.colSize]
 	for it := lo; it < hi; it++ {
@@ -346,7 +346,7 @@ func convChunk(j convJob, t, lo, hi int) {
 		src := j.X[(n*p.C+gi*p.Cg)*p.HW : (n*p.C+(gi+1)*p.Cg)*p.HW]
 		B := src
 		if p.im2col != nil {
-			parallelChunks(p.colThreads, p.Cg, im2colJob{p.im2col, col, src}, im2colChunk)
+			parallelChunks(p.colThreads, p.Cg, im2colJob{p.im2col, col, src})
 			B = col
 		}
 		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
@@ -362,7 +362,7 @@ func convChunk(j convJob, t, lo, hi int) {
 				}
 			}
 			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
-			parallelChunks(p.rowThreads, p.Mg, sj, skinnyChunk)
+			parallelChunks(p.rowThreads, p.Mg, sj)
 			continue
 		}
 		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0, Y, p.P, j.eps[gi])
@@ -375,9 +375,9 @@ type skinnyJob struct {
 	ep         *kernels.Epilogue
 }
 
-// skinnyChunk computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then
+// chunk computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then
 // the bias and activation.
-func skinnyChunk(j skinnyJob, _, lo, hi int) {
+func (j skinnyJob) chunk(_, lo, hi int) {
 	K, P := j.p.K, j.p.P
 	for m := lo; m < hi; m++ {
 		w := j.W[m*K : (m+1)*K]
@@ -433,7 +433,7 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 		if len(in) > 2 && in[2] != nil {
 			bias = in[2].F32
 		}
-		forRange(e, N*C, N*C*oh*ow*kh*kw, dwJob{dp, in[0].F32, in[1].F32, bias, out[0].F32}, dwChunk)
+		forRange(e, N*C, N*C*oh*ow*kh*kw, dwJob{dp, in[0].F32, in[1].F32, bias, out[0].F32})
 		return nil
 	}, nil
 }
@@ -449,7 +449,7 @@ type dwJob struct {
 	X, Wt, bias, Y []float32
 }
 
-func dwChunk(j dwJob, _, lo, hi int) {
+func (j dwJob) chunk(_, lo, hi int) {
 	p := j.p
 	H, W, kh, kw, oh, ow := p.H, p.W, p.kh, p.kw, p.oh, p.ow
 	for it := lo; it < hi; it++ {

@@ -262,7 +262,7 @@ func (o *matmulOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		forRange(e, nb, nb*m*n*k/8, bmmJob{in[0].F32, in[1].F32, out[0].F32, aOff, bOff, m, n, k}, bmmChunk)
+		forRange(e, nb, nb*m*n*k/8, bmmJob{in[0].F32, in[1].F32, out[0].F32, aOff, bOff, m, n, k})
 		return nil
 	}, nil
 }
@@ -273,8 +273,8 @@ type bmmJob struct {
 	m, n, k    int
 }
 
-// bmmChunk multiplies batches [lo, hi).
-func bmmChunk(j bmmJob, _, lo, hi int) {
+// chunk multiplies batches [lo, hi).
+func (j bmmJob) chunk(_, lo, hi int) {
 	m, n, k := j.m, j.n, j.k
 	for i := lo; i < hi; i++ {
 		kernels.Sgemm(false, false, m, n, k, 1, j.A[j.aOff[i]:j.aOff[i]+m*k], max(k, 1), j.B[j.bOff[i]:j.bOff[i]+k*n], max(n, 1), 0, j.C[i*m*n:(i+1)*m*n], max(n, 1))

@@ -70,7 +70,7 @@ func gatherRun[T any](e *env, p *gatherPlan, dst, src []T, fill T) {
 	if n == 0 || outer == 0 {
 		return
 	}
-	forRange(e, outer, outer*n, gatherJob[T]{p, dst, src, fill}, gatherChunk[T])
+	forRange(e, outer, outer*n, gatherJob[T]{p, dst, src, fill})
 }
 
 type gatherJob[T any] struct {
@@ -79,8 +79,8 @@ type gatherJob[T any] struct {
 	fill     T
 }
 
-// gatherChunk fills output rows [lo, hi) (rows along the last dim).
-func gatherChunk[T any](j gatherJob[T], _, lo, hi int) {
+// chunk fills output rows [lo, hi) (rows along the last dim).
+func (j gatherJob[T]) chunk(_, lo, hi int) {
 	p, dst, src, fill := j.p, j.dst, j.src, j.fill
 	r := len(p.shape)
 	n := p.shape[r-1]

@@ -72,7 +72,7 @@ func (o *batchNormOp) prepare(c *pctx) (runFunc, error) {
 			a[ch] = float32(s)
 			b[ch] = float32(float64(bias[ch]) - float64(mean[ch])*s)
 		}
-		forRange(e, N*C, N*C*HW, affineJob{X, Y, a, b, C, HW}, affineChunk)
+		forRange(e, N*C, N*C*HW, affineJob{X, Y, a, b, C, HW})
 		return nil
 	}, nil
 }
@@ -83,7 +83,7 @@ type affineJob struct {
 	C, HW      int
 }
 
-func affineChunk(j affineJob, _, lo, hi int) {
+func (j affineJob) chunk(_, lo, hi int) {
 	HW := j.HW
 	for p := lo; p < hi; p++ {
 		ch := p % j.C
@@ -111,7 +111,7 @@ func (o *instanceNormOp) prepare(c *pctx) (runFunc, error) {
 	eps := float64(o.eps)
 	return func(e *env, in, out []*tensor.Tensor) error {
 		forRange(e, planes, planes*HW*3, normJob{X: in[0].F32, Y: out[0].F32, scale: in[1].F32, bias: in[2].F32,
-			inner: HW, C: C, eps: eps}, normChunk)
+			inner: HW, C: C, eps: eps})
 		return nil
 	}, nil
 }
@@ -125,7 +125,7 @@ type normJob struct {
 	eps                          float64
 }
 
-func normChunk(j normJob, _, lo, hi int) {
+func (j normJob) chunk(_, lo, hi int) {
 	n := j.inner
 	for p := lo; p < hi; p++ {
 		scale, bias := j.scale, j.bias
@@ -230,7 +230,7 @@ func (o *layerNormOp) prepare(c *pctx) (runFunc, error) {
 			io = out[2].F32
 		}
 		forRange(e, outer, outer*inner*3, normJob{X: X, Y: Y, scale: scale, bias: bias, mean: mo, inv: io,
-			inner: inner, stride: ss, eps: eps}, normChunk)
+			inner: inner, stride: ss, eps: eps})
 		return nil
 	}, nil
 }
@@ -262,7 +262,7 @@ func (o *softmaxOp) prepare(c *pctx) (runFunc, error) {
 	}
 	kind := o.kind
 	return func(e *env, in, out []*tensor.Tensor) error {
-		forRange(e, outer, outer*dim*inner*4, softmaxJob{kind, in[0].F32, out[0].F32, dim, inner}, softmaxChunk)
+		forRange(e, outer, outer*dim*inner*4, softmaxJob{kind, in[0].F32, out[0].F32, dim, inner})
 		return nil
 	}, nil
 }
@@ -273,7 +273,7 @@ type softmaxJob struct {
 	dim, inner int
 }
 
-func softmaxChunk(j softmaxJob, _, lo, hi int) {
+func (j softmaxJob) chunk(_, lo, hi int) {
 	for p := lo; p < hi; p++ {
 		for i := 0; i < j.inner; i++ {
 			base := p*j.dim*j.inner + i

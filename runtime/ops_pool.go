@@ -79,15 +79,11 @@ func (o *poolOp) prepare(c *pctx) (runFunc, error) {
 	}
 	work := planes * outSize * pp.kk
 	return func(e *env, in, out []*tensor.Tensor) error {
-		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32}
+		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32, fast: fast}
 		if withIdx {
 			j.I = out[1].I64
 		}
-		if fast {
-			forRange(e, planes, work, j, pool2DChunk)
-		} else {
-			forRange(e, planes, work, j, poolChunk)
-		}
+		forRange(e, planes, work, j)
 		return nil
 	}, nil
 }
@@ -107,12 +103,13 @@ type poolJob struct {
 	p    *poolPlan
 	X, Y []float32
 	I    []int64
+	fast bool // 2-D without dilation or Indices
 }
 
-// pool2DChunk pools planes [lo, hi) of a 2-D input without dilation: each
+// chunk2D pools planes [lo, hi) of a 2-D input without dilation: each
 // window is clipped to the input once, with the column ranges computed
 // when planning.
-func pool2DChunk(j poolJob, _, lo, hi int) {
+func (j poolJob) chunk2D(lo, hi int) {
 	p := j.p
 	g := p.g
 	H, W := g.in[0], g.in[1]
@@ -168,9 +165,13 @@ func pool2DChunk(j poolJob, _, lo, hi int) {
 	}
 }
 
-// poolChunk pools planes [lo, hi) for any spatial rank, dilation and the
-// Indices output.
-func poolChunk(j poolJob, _, lo, hi int) {
+// chunk pools planes [lo, hi): through chunk2D when it applies, else for
+// any spatial rank, dilation and the Indices output.
+func (j poolJob) chunk(_, lo, hi int) {
+	if j.fast {
+		j.chunk2D(lo, hi)
+		return
+	}
 	p := j.p
 	g, r := p.g, p.r
 	X, Y, I := j.X, j.Y, j.I

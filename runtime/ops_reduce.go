@@ -143,7 +143,7 @@ func (o *reduceOp) prepare(c *pctx) (runFunc, error) {
 	}
 	rp := &reducePlan{kind: o.kind, dt: dt, nRed: nRed, offs: offs, contiguous: contiguous, base: base}
 	return func(e *env, in, out []*tensor.Tensor) error {
-		forRange(e, nOut, nOut*nRed, reduceJob{rp, in[0], out[0]}, reduceChunk)
+		forRange(e, nOut, nOut*nRed, reduceJob{rp, in[0], out[0]})
 		return nil
 	}, nil
 }
@@ -161,7 +161,7 @@ type reduceJob struct {
 	in, out *tensor.Tensor
 }
 
-func reduceChunk(j reduceJob, _, lo, hi int) {
+func (j reduceJob) chunk(_, lo, hi int) {
 	p := j.p
 	dt := p.dt
 	var X []float32

@@ -159,12 +159,12 @@ func (o *unaryOp) prepare(c *pctx) (runFunc, error) {
 		if o.f32 != nil {
 			f32 := o.f32
 			return func(e *env, in, out []*tensor.Tensor) error {
-				forRange(e, n, n, unaryJob{f32: f32, dst: out[0].F32, src: in[0].F32}, unaryChunk)
+				forRange(e, n, n, unaryJob{f32: f32, dst: out[0].F32, src: in[0].F32})
 				return nil
 			}, nil
 		}
 		return func(e *env, in, out []*tensor.Tensor) error {
-			forRange(e, n, 16*n, unaryJob{f: f, dst: out[0].F32, src: in[0].F32}, unaryChunk)
+			forRange(e, n, 16*n, unaryJob{f: f, dst: out[0].F32, src: in[0].F32})
 			return nil
 		}, nil
 	case tensor.Double:
@@ -214,7 +214,7 @@ type unaryJob struct {
 	dst, src []float32
 }
 
-func unaryChunk(j unaryJob, _, lo, hi int) {
+func (j unaryJob) chunk(_, lo, hi int) {
 	if j.f32 != nil {
 		j.f32(j.dst[lo:hi], j.src[lo:hi])
 		return

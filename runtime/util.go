@@ -116,7 +116,7 @@ func newStrided(out []int, strides ...[]int) (*strided, error) {
 // each calls f(o, offs) for each run of s.inner output elements starting at
 // output offset o, with offs[j] the starting offset of operand j. Chunks
 // [lo, hi) of the outer iterations allow parallel use.
-func (s *strided) each(lo, hi int, f func(o int, offs *[4]int)) {
+func (s *strided) each(lo, hi int, f func(o int, offs [4]int)) {
 	nd := len(s.dims) - 1
 	var idx [maxRank]int
 	var offs [4]int
@@ -133,7 +133,7 @@ func (s *strided) each(lo, hi int, f func(o int, offs *[4]int)) {
 		}
 	}
 	for it := lo; it < hi; it++ {
-		f(it*s.inner, &offs)
+		f(it*s.inner, offs)
 		for d := nd - 1; d >= 0; d-- {
 			idx[d]++
 			for j := range s.str {
@@ -168,26 +168,31 @@ func (e *env) chunks(n, work int) int {
 	return max(1, min(e.threads, n, work/parallelMin))
 }
 
-// forRange runs f(j, t, lo, hi) over [0, n) in e.chunks(n, work) chunks,
-// chunk t on its own goroutine (chunk 0 on the caller's). f must capture
-// nothing, carrying its state in the job value j instead: then the
-// one-chunk path allocates nothing (a capturing closure would be moved to
-// the heap on every call, since the goroutines may hold it).
-func forRange[J any](e *env, n, work int, j J, f func(j J, t, lo, hi int)) {
-	t := e.chunks(n, work)
-	if t <= 1 {
-		f(j, 0, 0, n)
-		return
-	}
-	parallelChunks(t, n, j, f)
+// A chunker is a parallel loop body with its state: chunk computes
+// iterations [lo, hi) as chunk number t. Jobs are small structs with a
+// value-receiver chunk method, passed by value: then a loop that stays on
+// one goroutine allocates nothing (a closure would be moved to the heap
+// on every call, since the goroutines may hold it).
+type chunker interface {
+	chunk(t, lo, hi int)
 }
 
-// parallelChunks runs f over [0, n) in exactly t chunks.
-func parallelChunks[J any](t, n int, j J, f func(j J, t, lo, hi int)) {
+// forRange runs j over [0, n) in e.chunks(n, work) chunks, chunk t on its
+// own goroutine (chunk 0 on the caller's).
+func forRange[J chunker](e *env, n, work int, j J) {
+	parallelChunks(e.chunks(n, work), n, j)
+}
+
+// parallelChunks runs j over [0, n) in exactly t chunks. A panic in a
+// chunk is re-raised on the caller's goroutine, where Run recovers it.
+func parallelChunks[J chunker](t, n int, j J) {
 	if t <= 1 {
-		f(j, 0, 0, n)
+		j.chunk(0, 0, n)
 		return
 	}
+	// The goroutines capture a copy, so that large jobs (captured by
+	// reference) move to the heap only on this path.
+	jj := j
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var panicked any
@@ -202,13 +207,13 @@ func parallelChunks[J any](t, n int, j J, f func(j J, t, lo, hi int)) {
 				}
 				wg.Done()
 			}()
-			f(j, i, n*i/t, n*(i+1)/t)
+			jj.chunk(i, n*i/t, n*(i+1)/t)
 		}()
 	}
-	f(j, 0, 0, n/t)
+	jj.chunk(0, 0, n/t)
 	wg.Wait()
 	if panicked != nil {
-		panic(panicked) // on the caller's goroutine, where Run recovers it
+		panic(panicked)
 	}
 }
 
