@@ -319,13 +319,20 @@ func runRounds(ctx context.Context, m *graph.Model, ds data.Dataset, opt Options
 		if opt.NewOptimizer != nil {
 			c.Optimizer = opt.NewOptimizer()
 		}
+		if userStep, offset := c.OnStep, res.Steps; userStep != nil {
+			// Number steps across rounds, as one budget.
+			c.OnStep = func(si train.StepInfo) {
+				si.Step += offset
+				userStep(si)
+			}
+		}
 		if opt.Rewind && opt.RewindSteps > 0 && rewind == nil {
-			userStep := c.OnStep
+			userStep, offset := c.OnStep, res.Steps
 			c.OnStep = func(si train.StepInfo) {
 				if userStep != nil {
 					userStep(si)
 				}
-				if si.Step == opt.RewindSteps && rewind == nil {
+				if si.Step-offset == opt.RewindSteps && rewind == nil {
 					rewind = snapshot(m)
 				}
 			}
