@@ -143,7 +143,7 @@ type planKey struct {
 	values []*tensor.Tensor // nil where contents do not matter
 }
 
-func (k *planKey) matches(s *Session, inputs []*tensor.Tensor) bool {
+func (k *planKey) matches(inputs []*tensor.Tensor) bool {
 	for i, t := range inputs {
 		if t.DType != k.dtypes[i] || !sameInts(t.Shape, k.shapes[i]) {
 			return false

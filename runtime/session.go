@@ -202,7 +202,7 @@ func (s *Session) cachedPlan(ins []*tensor.Tensor) *plan {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, p := range s.plans {
-		if p.key.matches(s, ins) {
+		if p.key.matches(ins) {
 			if i > 0 {
 				copy(s.plans[1:i+1], s.plans[:i])
 				s.plans[0] = p
