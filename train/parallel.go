@@ -24,11 +24,13 @@ type chunkFunc interface{ runChunk(c int) }
 var (
 	poolOnce sync.Once
 	tasks    chan task
+	workers  int // goroutines serving tasks, fixed at first use
 )
 
 func startPool() {
 	tasks = make(chan task, chunks)
-	for i := 0; i < runtime.GOMAXPROCS(0)-1; i++ {
+	workers = min(runtime.GOMAXPROCS(0)-1, chunks-1)
+	for i := 0; i < workers; i++ {
 		go func() {
 			for t := range tasks {
 				t.fn.runChunk(t.chunk)
@@ -42,7 +44,7 @@ func startPool() {
 // goroutines and the caller, and waits. It does not allocate.
 func parallelChunks(fn chunkFunc, wg *sync.WaitGroup) {
 	poolOnce.Do(startPool)
-	if runtime.GOMAXPROCS(0) == 1 {
+	if workers == 0 || runtime.GOMAXPROCS(0) == 1 {
 		for c := 0; c < chunks; c++ {
 			fn.runChunk(c)
 		}
