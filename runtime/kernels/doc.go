@@ -137,8 +137,8 @@
 // guest's CPU-time accounting charges about 5% more time than the thread
 // ran (steal by the host), so the GFLOP/cpu-s figures below are about 5%
 // low. The micro-kernel alone on L1-resident panels (BenchmarkMicroKernel)
-// ran at medians of 84.6 and 92.8 GFLOP/cpu-s in runs A and B below:
-// 82–89% of the per-core peak before that correction.
+// ran at medians of 84.6–92.8 GFLOP/cpu-s in the runs below: 82–89% of
+// the per-core peak before that correction.
 //
 // Measured with
 //
@@ -146,45 +146,48 @@
 //	    -cpu 1,2 -count 3 ./runtime/kernels
 //
 // (go1.26.8, 2026-11-27, medians of 3). Other sessions' builds, tests and
-// benchmarks shared the machine the whole time, with a load average of
-// 12–19 on its 2 CPUs, so the wall-clock GFLOP/s mostly shows how much
-// CPU the benchmark got (BenchmarkClock's wall-clock rate was 6–70% of
+// benchmarks shared the machine the whole time, with load averages of 4
+// to 19 on its 2 CPUs, so the wall-clock GFLOP/s mostly shows how much
+// CPU the benchmark got (BenchmarkClock's wall-clock rate was 6–100% of
 // its per-CPU-second rate). So each benchmark also reports GFLOP/cpu-s:
 // flops per second of CPU time summed over threads. That is the per-core
 // efficiency while running, which time-slicing does not distort (the
 // neighbours' use of L3 and memory still moves it by up to 25% between
-// runs).
-// The table is run A (12:10, load 13–15):
+// runs). The table is run F (12:50, load 4–7, the quietest):
 //
 //	shape (m×n×k)                    GFLOP/cpu-s       GFLOP/s wall      generic
 //	                                 -cpu 1   -cpu 2   -cpu 1   -cpu 2   GFLOP/cpu-s
-//	1024×1024×1024                   81.3     71.8     22.4     27.5     3.3
-//	MLP b1   784→300   1×300×784     24.6     24.1     10.3     4.1      1.6
-//	MLP b64  784→300   64×300×784    51.1     51.5     1.5      33.1     3.5
-//	MLP b256 784→300   256×300×784   66.2     55.3     14.7     4.9      2.6
-//	MLP b64  300→100   64×100×300    46.2     29.5     5.1      6.5      2.8
-//	MLP b256 800→500   256×500×800   65.4     63.3     6.7      32.5     2.7
-//	LeNet conv1        20×576×25     40.9     38.8     5.8      5.4      2.2
-//	LeNet conv2        50×64×500     54.3     27.6     7.0      27.6     2.5
-//	3×3 conv 14²       64×196×576    55.3     47.4     3.9      45.8     2.6
-//	3×3 conv 56²       64×3136×576   60.9     61.5     20.3     26.6     2.7
-//	3×3 conv 28²       128×784×1152  67.6     62.1     19.7     22.2     2.8
+//	1024×1024×1024                   76.9     74.6     34.5     36.6     3.0
+//	MLP b1   784→300   1×300×784     25.1     23.0     6.2      11.6     1.8
+//	MLP b64  784→300   64×300×784    65.2     59.0     60.2     41.3     2.9
+//	MLP b256 784→300   256×300×784   69.5     72.0     57.9     67.0     3.2
+//	MLP b64  300→100   64×100×300    52.4     32.5     28.1     29.0     3.0
+//	MLP b256 800→500   256×500×800   71.6     69.6     43.8     42.4     3.7
+//	LeNet conv1        20×576×25     51.1     49.5     36.2     31.6     2.8
+//	LeNet conv2        50×64×500     60.1     32.3     27.8     32.3     2.7
+//	3×3 conv 14²       64×196×576    65.7     52.9     33.3     52.8     3.2
+//	3×3 conv 56²       64×3136×576   66.7     63.3     65.3     62.7     3.4
+//	3×3 conv 28²       128×784×1152  67.2     59.7     41.0     36.7     2.7
 //
-// (MLP layers are Gemm with transB, as PyTorch exports Linear.) Run B
-// (12:35, load 18 falling to 12, same code) gave, at 1024³, 63.5 and 60.1
-// GFLOP/cpu-s and 9.4 and 16.4 GFLOP/s wall for -cpu 1 and 2; its other
-// rows differed from run A by up to 25% either way.
+// (MLP layers are Gemm with transB, as PyTorch exports Linear.) Earlier
+// runs of the same code under heavier load gave, at 1024³ with -cpu 1 and
+// 2: run A (12:10, load 13–15) 81.3 and 71.8 GFLOP/cpu-s, 22.4 and 27.5
+// GFLOP/s wall; run B (12:35, load 12–18) 63.5 and 60.1 GFLOP/cpu-s, 9.4
+// and 16.4 wall. Their other rows differed from run F by up to 25%.
+// The micro-kernel medians were 91.2 (F), 84.6 (A) and 92.8 (B)
+// GFLOP/cpu-s.
 //
-// At 1024³ one core sustained 81.3 (run A) or 63.5 (run B) GFLOP/cpu-s,
-// 78% or 61% of the 103.7 per-core peak. The best single-core wall-clock
-// sample was 80.2 GFLOP/s, 77% of it (-benchtime 2x -count 10, 12:45,
-// median 50.0). With two goroutines each core sustained 71.8 or 60.1
-// GFLOP/cpu-s. An idle machine should therefore give about 2 × those,
-// 144 or 120 GFLOP/s: 69% or 58% of the 207.4 peak, or 92% or 77% of the
-// nominal 156.5. That is an estimate. The two-goroutine wall-clock rates
-// measured under this load fall far short of the 60% target: the best
-// sample was 54.4 GFLOP/s, median 37.2. The generic (pure Go) path runs
-// at 2–4 GFLOP/cpu-s, 20–30× slower.
+// At 1024³ one core sustained 64–81 GFLOP/cpu-s over the three runs
+// (76.9 in run F): 61–78% of the 103.7 per-core peak. The best
+// single-core wall-clock sample was 80.2 GFLOP/s, 77% of it
+// (-benchtime 2x -count 10, 12:45, median 50.0). With two goroutines each
+// core sustained 60–75 GFLOP/cpu-s (74.6 in run F). An idle machine should
+// therefore give about 2 × 74.6 = 149 GFLOP/s (120–149 over the runs):
+// 72% (58–72%) of the 207.4 peak, or 95% of the nominal 156.5. That is an
+// estimate. The two-goroutine wall-clock rates measured under this load
+// fall far short of the 60% target: the best sample was 54.4 GFLOP/s, and
+// the run F median 36.6. The generic (pure Go) path runs at 2–4
+// GFLOP/cpu-s, 20–30× slower.
 //
 // The threading crossover, from
 //
