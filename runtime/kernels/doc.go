@@ -178,16 +178,18 @@
 // GFLOP/cpu-s.
 //
 // At 1024³ one core sustained 64–81 GFLOP/cpu-s over the three runs
-// (76.9 in run F): 61–78% of the 103.7 per-core peak. The best
-// single-core wall-clock sample was 80.2 GFLOP/s, 77% of it
-// (-benchtime 2x -count 10, 12:45, median 50.0). With two goroutines each
-// core sustained 60–75 GFLOP/cpu-s (74.6 in run F). An idle machine should
-// therefore give about 2 × 74.6 = 149 GFLOP/s (120–149 over the runs):
-// 72% (58–72%) of the 207.4 peak, or 95% of the nominal 156.5. That is an
-// estimate. The two-goroutine wall-clock rates measured under this load
-// fall far short of the 60% target: the best sample was 54.4 GFLOP/s, and
-// the run F median 36.6. The generic (pure Go) path runs at 2–4
-// GFLOP/cpu-s, 20–30× slower.
+// (76.9 in run F): 61–78% of the 103.7 per-core peak. In the quietest
+// window (run G, 12:53, -benchtime 2x -count 15, with one other process
+// using about 1.2 CPUs) a single goroutine ran at a median of 87.2 GFLOP/s
+// wall-clock (79.1–91.5): 84% of the per-core peak, measured. With two
+// goroutines each core sustained 60–77 GFLOP/cpu-s (74.6 in run F, 76.9
+// in run G). An idle machine should therefore give about 2 × 75 = 150
+// GFLOP/s (120–154 over the runs): 72% (58–74%) of the 207.4 peak, or
+// 96% of the nominal 156.5. That is an estimate. Measured two-goroutine
+// wall-clock rates stayed below the 60% target because the second
+// goroutine never found a free core: run G's median was 77.4 GFLOP/s
+// (58.1–88.9), no better than one goroutine, and run F's was 36.6. The
+// generic (pure Go) path runs at 2–4 GFLOP/cpu-s, 20–30× slower.
 //
 // The threading crossover, from
 //
