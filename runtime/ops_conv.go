@@ -203,13 +203,17 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		wt := w.konst
 		for gi := 0; gi < G; gi++ {
 			wg := wt.F32[gi*Mg*K : (gi+1)*Mg*K]
-			sm := o.sparse.get(wt, gi, P, c.threads, func() []float32 { return wg }, Mg, K)
+			sm := o.sparse.get(c, wt, gi, P, func() []float32 { return wg }, Mg, K)
 			if sm == nil {
 				sparse = nil
 				break
 			}
 			sparse = append(sparse, sm)
 		}
+	}
+	c.layerFormat = "dense"
+	if sparse != nil {
+		c.layerFormat = sparse[0].Format()
 	}
 	skinny := P <= skinnyPixels && sparse == nil
 	stride := colSize

@@ -124,13 +124,14 @@ func (o *gemmOp) prepare(c *pctx) (runFunc, error) {
 	if c.sparseWeight(1) && !o.transA && (cc == nil || beta == 0 || biasRow) && k > 0 {
 		// Y = X·Wᵀ with W = alpha·op(B)ᵀ, n×k.
 		bw := b.konst
-		sp = o.sparse.get(bw, 0, m, c.threads, func() []float32 {
+		sp = o.sparse.get(c, bw, 0, m, func() []float32 {
 			if o.transB {
 				return scaled(bw.F32, alpha)
 			}
 			return transposed(bw.F32, k, n, alpha)
 		}, n, k)
 	}
+	c.layerFormat = formatOf(sp)
 	if sp != nil {
 		var konstEp *kernels.Epilogue
 		if !biasRow {
@@ -233,8 +234,9 @@ func (o *matmulOp) prepare(c *pctx) (runFunc, error) {
 		var sp kernels.SparseMatrix
 		if c.sparseWeight(1) && len(b.shape) == 2 && !aVec && k > 0 {
 			bw := b.konst
-			sp = o.sparse.get(bw, 0, rows, c.threads, func() []float32 { return transposed(bw.F32, k, n, 1) }, n, k)
+			sp = o.sparse.get(c, bw, 0, rows, func() []float32 { return transposed(bw.F32, k, n, 1) }, n, k)
 		}
+		c.layerFormat = formatOf(sp)
 		if sp != nil {
 			return func(e *env, in, out []*tensor.Tensor) error {
 				sp.MulVecBatch(out[0].F32, max(n, 1), in[0].F32, k, rows, 0, nil)

@@ -31,6 +31,11 @@ type pctx struct {
 	scratch int    // float32 elements of scratch the step needs
 	threads int
 	dense   bool // never use sparse kernels (Options.Dense)
+	// format is the weight format asked of a Conv, Gemm or MatMul
+	// ("dense", "csr", "bsr1x8", "nm2:4" …; "" for the density
+	// heuristic), and layerFormat the one its prepare used.
+	format      string
+	layerFormat string
 	// alias marks view ops (Reshape, Squeeze, Flatten, Identity …): out[0]
 	// has in[0]'s elements, so the planner may make it share in[0]'s
 	// storage and drop the step.
@@ -63,7 +68,10 @@ func (c *pctx) konst(i int, what string) (*tensor.Tensor, error) {
 // the final choice).
 func (c *pctx) sparseWeight(i int) bool {
 	v := c.input(i)
-	return !c.dense && v != nil && v.konst != nil && v.dtype == tensor.Float && density(v.konst.F32) <= maxSparseDensity
+	if c.dense || v == nil || v.konst == nil || v.dtype != tensor.Float || c.format == "dense" {
+		return false
+	}
+	return c.format != "" || density(v.konst.F32) <= maxSparseDensity
 }
 
 // set fixes the type and shape of output i.
@@ -132,7 +140,8 @@ type plan struct {
 	rebind     []int // alias slots whose root is bound at each Run
 	scratch    int   // float32 elements
 	threads    int
-	pool       sync.Pool // *arena
+	pool       sync.Pool     // *arena
+	layers     []LayerFormat // the Conv, Gemm and MatMul layers with constant weights
 }
 
 // planKey identifies the inputs a plan was made for: their shapes and the
@@ -257,7 +266,16 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 			c.out = append(c.out, &val{})
 			c.used = append(c.used, name != "" && (s.consumed[name] || isOutput[name]))
 		}
+		layer := !allKonst && s.weightLayer(en, c)
+		var lf LayerFormat
+		if layer {
+			lf = s.chooseFormat(en, c)
+		}
 		run, err := safePrepare(en.op, c)
+		if layer && err == nil {
+			lf.Format = c.layerFormat
+			p.layers = append(p.layers, lf)
+		}
 		if err != nil {
 			var ue *UnsupportedError
 			if errors.As(err, &ue) {

@@ -20,6 +20,18 @@ type Options struct {
 	// Dense disables sparse execution: weights that are mostly zeros
 	// (pruned models) run on dense GEMM like the others.
 	Dense bool
+	// Tune times each pruned Conv, Gemm and MatMul (a constant weight with
+	// at most half its values nonzero) in dense and in each sparse format
+	// that fits it, at each new input signature when planning, and keeps
+	// the fastest (dense unless a format is measurably faster). Without
+	// it, the format follows a density heuristic (sparse.go).
+	Tune bool
+	// Formats forces the format of layers by node name (or, for an
+	// unnamed node, its first output's name): "dense", "csr", "bsr1x8"
+	// (or "bsr8"), "nm2:4" and other N:M. A format the weight does not fit
+	// runs dense. It takes precedence over Tune; LoadTuning reads one
+	// from a tuning file.
+	Formats map[string]string
 }
 
 // Session runs one model. It is safe for concurrent use.
@@ -36,6 +48,8 @@ type Session struct {
 	valueInputs map[string]bool
 	threads     int
 	dense       bool // Options.Dense
+	tune        bool
+	formats     map[string]string
 
 	mu     sync.Mutex
 	plans  []*plan    // most recently used first
@@ -64,7 +78,7 @@ func New(m *graph.Model, opt Options) (*Session, error) {
 		return nil, errors.New("runtime: nil model")
 	}
 	g := m.Graph
-	s := &Session{threads: opt.Threads, dense: opt.Dense, consumed: map[string]bool{}, valueInputs: map[string]bool{}}
+	s := &Session{threads: opt.Threads, dense: opt.Dense, tune: opt.Tune, formats: opt.Formats, consumed: map[string]bool{}, valueInputs: map[string]bool{}}
 	if s.threads <= 0 {
 		s.threads = runtime.GOMAXPROCS(0)
 	}

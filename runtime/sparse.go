@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/podaml/poda/runtime/kernels"
@@ -36,9 +37,10 @@ type sparseCache struct {
 }
 
 type sparseKey struct {
-	w     *tensor.Tensor
-	group int
-	wide  bool
+	w      *tensor.Tensor
+	group  int
+	wide   bool
+	format string // "" for the heuristic choice, else the format asked for
 }
 
 // density returns the fraction of nonzero elements of w.
@@ -56,23 +58,89 @@ func density(w []float32) float64 {
 }
 
 // get returns the sparse form of the rows×cols matrix that build
-// produces (row-major) best suited to a product of the given width, or nil
-// when dense GEMM is expected to be faster. Forms are built once and
-// cached.
-func (sc *sparseCache) get(w *tensor.Tensor, group, width, threads int, build func() []float32, rows, cols int) kernels.SparseMatrix {
+// produces (row-major) for c's node: the format c.format asks for (nil for
+// "dense" or a format the weight does not fit, such as N:M without the
+// structure), or, when c.format is "", the one best suited to a product of
+// the given width by the density heuristic (nil when dense GEMM is
+// expected to be faster). Forms are built once and cached.
+func (sc *sparseCache) get(c *pctx, w *tensor.Tensor, group, width int, build func() []float32, rows, cols int) kernels.SparseMatrix {
 	wide := width >= sparseWidthCSR
+	format := c.format
+	if format != "" {
+		wide = false
+	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	k := sparseKey{w, group, wide}
+	k := sparseKey{w, group, wide, format}
 	if m, ok := sc.m[k]; ok {
 		return m
 	}
-	m := chooseSparse(build(), rows, cols, wide, threads)
+	var m kernels.SparseMatrix
+	if format == "" {
+		m = chooseSparse(build(), rows, cols, wide, c.threads)
+	} else {
+		m = buildSparse(format, build(), rows, cols, c.threads)
+	}
 	if sc.m == nil {
 		sc.m = map[sparseKey]kernels.SparseMatrix{}
 	}
 	sc.m[k] = m
 	return m
+}
+
+// keep drops the cached forms built for formats other than format (the
+// candidates a tuning pass tried and rejected).
+func (sc *sparseCache) keep(format string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for k := range sc.m {
+		if k.format != "" && k.format != format {
+			delete(sc.m, k)
+		}
+	}
+}
+
+// formatOf names the format of m, "dense" for nil.
+func formatOf(m kernels.SparseMatrix) string {
+	if m == nil {
+		return "dense"
+	}
+	return m.Format()
+}
+
+// buildSparse builds the named format ("csr", "bsr1x8" or "bsr8",
+// "nmN:M"), or returns nil for "dense", an unknown name or a weight
+// without the N:M structure.
+func buildSparse(format string, dense []float32, rows, cols, threads int) kernels.SparseMatrix {
+	switch format {
+	case "csr":
+		c := kernels.NewCSR(dense, rows, cols)
+		c.Threads = threads
+		return c
+	case "bsr8", "bsr1x8":
+		b := kernels.NewBSR8(dense, rows, cols)
+		b.Threads = threads
+		return b
+	}
+	var n, m int
+	if _, err := fmt.Sscanf(format, "nm%d:%d", &n, &m); err != nil || n <= 0 || m <= n {
+		return nil
+	}
+	nm, err := kernels.NewNM(dense, rows, cols, n, m)
+	if err != nil {
+		return nil
+	}
+	nm.Threads = threads
+	return nm
+}
+
+// canonicalFormat maps the accepted spellings of a format to the name
+// kernels.SparseMatrix.Format reports ("bsr8" → "bsr1x8").
+func canonicalFormat(f string) string {
+	if f == "bsr8" {
+		return "bsr1x8"
+	}
+	return f
 }
 
 // nmPatterns are the N:M structures tried, most profitable first.
