@@ -24,7 +24,10 @@ func init() {
 		short: "run a model on NumPy inputs in Poda's runtime",
 		long: `Run executes MODEL in Poda's pure-Go runtime on inputs read from NumPy .npy
 files and writes each output to DIR/<output name>.npy. Float64 inputs are
-converted to float32, int32 to int64, where the model expects those types.`,
+converted to float32, int32 to int64, where the model expects those types.
+Pruned layers run in the formats MODEL.poda-tune.json holds for the batch
+size (dim 0 of the first input), if "poda bench --tune" wrote one for these
+model bytes (see bench).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 			var inputs stringList
 			fs.Var(&inputs, "input", "`NAME=FILE.npy` an input of the model (repeatable)")
@@ -41,11 +44,16 @@ converted to float32, int32 to int64, where the model expects those types.`,
 				if err != nil {
 					return err
 				}
-				s, err := runtime.New(m, runtime.Options{Threads: *threads})
+				feeds, err := readInputs(m, inputs)
 				if err != nil {
 					return err
 				}
-				feeds, err := readInputs(m, inputs)
+				// Formats measured by `poda bench --tune` at this batch size.
+				formats, err := tunedFormats(args[0], m, feeds)
+				if err != nil {
+					return err
+				}
+				s, err := runtime.New(m, runtime.Options{Threads: *threads, Formats: formats})
 				if err != nil {
 					return err
 				}

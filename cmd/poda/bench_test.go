@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestBenchTune: --tune measures, reports per-layer formats and writes the
+// tuning file; a later bench uses it, and a changed model ignores it.
+func TestBenchTune(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "p.onnx")
+	if _, e, code := podaCmd(t, "prune", "../../testdata/models/lenet300.onnx", "-o", model, "--sparsity", "0.95", "--scope", "global"); code != 0 {
+		t.Fatalf("prune: %s", e)
+	}
+	var r benchResult
+	bench := func(args ...string) {
+		t.Helper()
+		o, e, code := podaCmd(t, append([]string{"bench", model, "--runs", "5", "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("bench %v: %s", args, e)
+		}
+		r = benchResult{}
+		if err := json.Unmarshal([]byte(o), &r); err != nil {
+			t.Fatal(err, o)
+		}
+	}
+	bench("--tune")
+	if r.Tuning != "tuned" || len(r.Layers) != 3 {
+		t.Fatalf("--tune: %+v", r)
+	}
+	tuned := map[string]string{}
+	for _, l := range r.Layers {
+		if l.Speedup < 1 {
+			t.Errorf("%s chosen slower than dense: %+v", l.Node, l)
+		}
+		tuned[l.Node] = l.Format
+	}
+	if tuned["/fc1/Gemm"] == "dense" {
+		t.Errorf("fc1 at 95%% stayed dense: %+v", r.Layers)
+	}
+	if _, err := os.Stat(model + ".poda-tune.json"); err != nil {
+		t.Fatal(err)
+	}
+	bench()
+	if r.Tuning != "cached" {
+		t.Fatalf("after --tune: tuning %q", r.Tuning)
+	}
+	for _, l := range r.Layers {
+		if l.Format != tuned[l.Node] {
+			t.Errorf("%s runs %s, tuned %s", l.Node, l.Format, tuned[l.Node])
+		}
+	}
+	bench("--batch", "3")
+	if r.Tuning != "heuristic" {
+		t.Errorf("batch 3 (not tuned): tuning %q", r.Tuning)
+	}
+	// A changed model invalidates the file.
+	if err := os.Remove(model); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := podaCmd(t, "prune", "../../testdata/models/lenet300.onnx", "-o", model, "--sparsity", "0.9", "--scope", "global"); code != 0 {
+		t.Fatalf("prune: %s", e)
+	}
+	bench()
+	if r.Tuning != "heuristic" {
+		t.Errorf("changed model: tuning %q", r.Tuning)
+	}
+}
