@@ -68,7 +68,12 @@
 // N:M formats when the weight has that structure, CSR for wide products
 // (a batch of rows or a convolution's pixels) from 65% zeros, BSR 1×8 for
 // narrow ones from 80% zeros (sparse.go has the measurements behind
-// these). Options.Dense turns this off.
+// these). With Options.Tune, each such layer is instead timed at the
+// planned shape in dense and in every format that fits it, and the
+// fastest is kept (dense unless a format beats it by 3%): tune.go.
+// Options.Formats forces formats by node name (`poda bench --tune` saves
+// them in a tuning file; LoadTuning reads it), and LayerFormats reports
+// the choice. Options.Dense turns all this off.
 //
 // # Types
 //
