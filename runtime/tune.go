@@ -183,15 +183,11 @@ func (s *Session) prepareTrial(en *execNode, c *pctx, format string) func() {
 		}
 	}
 	e := &env{ctx: context.Background(), scratch: make([]float32, tc.scratch), threads: s.threads}
-	failed := false
-	return func() {
-		if failed {
-			return
-		}
-		if err := safeRun(run, e, ins, outs); err != nil {
-			failed = true
-		}
+	// A candidate that fails on the trial inputs is not a candidate.
+	if err := safeRun(run, e, ins, outs); err != nil {
+		return nil
 	}
+	return func() { _ = run(e, ins, outs) }
 }
 
 // timeRuns returns the fastest time of one call of each run, in ns: after
