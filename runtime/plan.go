@@ -274,6 +274,9 @@ func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 		run, err := safePrepare(en.op, c)
 		if layer && err == nil {
 			lf.Format = c.layerFormat
+			if lf.Format == "" {
+				lf.Format = "dense" // depthwise and other paths without sparse kernels
+			}
 			p.layers = append(p.layers, lf)
 		}
 		if err != nil {

@@ -158,6 +158,9 @@ func (s *Session) prepareTrial(en *execNode, c *pctx, format string) func() {
 		tc.out[i] = &val{}
 	}
 	run, err := safePrepare(en.op, &tc)
+	if tc.layerFormat == "" {
+		tc.layerFormat = "dense" // a path without sparse kernels (depthwise)
+	}
 	if err != nil || tc.layerFormat != format {
 		return nil
 	}

@@ -126,8 +126,12 @@ else from the tuning file, else 1), and "tuning" says which.`,
 				fmt.Fprintf(w, "%s batch %d, %d runs on %d threads: latency min %.3f ms, median %.3f ms, p90 %.3f ms; %.1f samples/s; peak %s\n",
 					args[0], r.Batch, r.Runs, r.Threads, r.LatencyMsMin, r.LatencyMsMed, r.LatencyMsP90, r.ThroughputPerS, humanBytes(r.PeakBytes))
 				if tuning != "heuristic" {
+					width := 0
 					for _, l := range r.Layers {
-						fmt.Fprintf(w, "  %-24s %-6s %-7s %.2fx\n", l.Node, l.Op, l.Format, l.Speedup)
+						width = max(width, len(l.Node))
+					}
+					for _, l := range r.Layers {
+						fmt.Fprintf(w, "  %-*s %-6s %-7s %.2fx\n", width, l.Node, l.Op, l.Format, l.Speedup)
 					}
 					if *tune {
 						fmt.Fprintf(w, "formats saved to %s\n", runtime.TuningPath(args[0]))
