@@ -370,3 +370,23 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// TestTuneConvFixture tunes a pruned MobileNetV2 block (pointwise,
+// depthwise and BN-folded convolutions) and checks the outputs and the
+// report.
+func TestTuneConvFixture(t *testing.T) {
+	m := pruned(t, "mbv2_block", 0, 0.9, prune.LayerWise)
+	for _, batch := range []int{1, 4} {
+		in := feeds(t, m, batch)
+		s := session(t, m, runtime.Options{Tune: true})
+		sameOutputs(t, run(t, s, in), run(t, session(t, m, runtime.Options{Dense: true}), in), 1e-5)
+		if len(s.LayerFormats()) == 0 {
+			t.Fatal("no layers reported")
+		}
+		for _, l := range s.LayerFormats() {
+			if l.Format == "" || l.Speedup < 1 {
+				t.Errorf("batch %d: %+v", batch, l)
+			}
+		}
+	}
+}

@@ -176,12 +176,12 @@ func benchInputs(m *graph.Model, batch int) (map[string]*tensor.Tensor, error) {
 }
 
 // loadTuning reads the formats stored for batch in the model's tuning
-// file (nil if there are none for these model bytes), with their measured
-// speedups by node.
+// file (nil if there are none for these model bytes, or the file cannot
+// be parsed), with their measured speedups by node.
 func loadTuning(model string, body []byte, batch int) (map[string]string, map[string]float64, error) {
 	formats, err := runtime.LoadTuning(runtime.TuningPath(model), body, batch)
 	if err != nil || formats == nil {
-		return nil, nil, err
+		return nil, nil, nil // an unreadable tuning file is ignored like a stale one
 	}
 	speedups := map[string]float64{}
 	if tf, err := readTuningFile(runtime.TuningPath(model)); err == nil {
@@ -217,7 +217,11 @@ func tunedFormats(model string, m *graph.Model, feeds map[string]*tensor.Tensor)
 	if err != nil {
 		return nil, err
 	}
-	return runtime.LoadTuning(runtime.TuningPath(model), body, feeds[in[0].Name].Shape[0])
+	formats, err := runtime.LoadTuning(runtime.TuningPath(model), body, feeds[in[0].Name].Shape[0])
+	if err != nil {
+		return nil, nil // an unreadable tuning file is ignored like a stale one
+	}
+	return formats, nil
 }
 
 func benchModel(ctx context.Context, m *graph.Model, batch, runs, threads int) (*benchResult, error) {

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/tensor"
 )
 
 // TestBenchTune: --tune measures, reports per-layer formats and writes the
@@ -53,9 +56,34 @@ func TestBenchTune(t *testing.T) {
 			t.Errorf("%s runs %s, tuned %s", l.Node, l.Format, tuned[l.Node])
 		}
 	}
+	// poda run picks the file up for a batch-1 input.
+	x := tensor.New(1, 1, 28, 28)
+	for i := range x.F32 {
+		x.F32[i] = float32(i%7) / 7
+	}
+	xp := filepath.Join(dir, "x.npy")
+	if err := npy.WriteFile(xp, x); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := podaCmd(t, "run", model, "--input", "input="+xp, "-o", filepath.Join(dir, "out")); code != 0 {
+		t.Fatalf("run with a tuning file: %s", e)
+	}
 	bench("--batch", "3")
 	if r.Tuning != "heuristic" {
 		t.Errorf("batch 3 (not tuned): tuning %q", r.Tuning)
+	}
+	// A corrupt file is ignored.
+	tf := model + ".poda-tune.json"
+	good, _ := os.ReadFile(tf)
+	if err := os.WriteFile(tf, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bench()
+	if r.Tuning != "heuristic" {
+		t.Errorf("corrupt tuning file: tuning %q", r.Tuning)
+	}
+	if err := os.WriteFile(tf, good, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// A changed model invalidates the file.
 	if err := os.Remove(model); err != nil {
