@@ -70,6 +70,7 @@ type StepInfo struct {
 	Loss     float64
 	LR       float64
 	GradNorm float64 // before clipping
+	Correct  int     // examples of the batch whose top-1 prediction (before the step) was right
 }
 
 // Result summarises a Fit run.
@@ -217,6 +218,7 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 		if teacher != nil {
 			alpha = cfg.Alpha
 		}
+		correct := countCorrect(out, b.Labels)
 		loss, err := Distillation(out, teacher, b.Labels, alpha, cfg.Temperature, grad)
 		if err != nil {
 			return res, err
@@ -235,7 +237,7 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 		st.EpochLoss, st.EpochN = epochLoss, epochN
 		st.RNG = p.rng.ctr
 		if cfg.OnStep != nil {
-			cfg.OnStep(StepInfo{Step: st.Steps, Epoch: b.Epoch, Batch: len(b.Labels), Loss: loss, LR: lr, GradNorm: norm})
+			cfg.OnStep(StepInfo{Step: st.Steps, Epoch: b.Epoch, Batch: len(b.Labels), Loss: loss, LR: lr, GradNorm: norm, Correct: correct})
 		}
 		if cfg.CheckpointEvery > 0 && st.Steps%cfg.CheckpointEvery == 0 {
 			if err := save(); err != nil {
@@ -342,4 +344,27 @@ func Teacher(m *graph.Model) (func(x *tensor.Tensor) (*tensor.Tensor, error), er
 		return nil, err
 	}
 	return func(x *tensor.Tensor) (*tensor.Tensor, error) { return p.Forward(x, false) }, nil
+}
+
+// countCorrect counts the rows of logits [N, C] whose largest entry is at
+// the label.
+func countCorrect(logits *tensor.Tensor, labels []int) int {
+	if len(logits.Shape) != 2 || logits.Shape[0] != len(labels) {
+		return 0
+	}
+	c := logits.Shape[1]
+	n := 0
+	for i, y := range labels {
+		row := logits.F32[i*c : (i+1)*c]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == y {
+			n++
+		}
+	}
+	return n
 }

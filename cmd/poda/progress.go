@@ -20,6 +20,7 @@ type progress struct {
 	start  time.Time
 	last   time.Time
 	loss   float64 // running mean
+	acc    float64 // running mean of the batch accuracy
 	n      int
 	prefix string
 }
@@ -35,10 +36,12 @@ func newProgress(w io.Writer, total int, prefix string) *progress {
 // step records one optimizer step.
 func (p *progress) step(si train.StepInfo) {
 	p.n++
+	acc := float64(si.Correct) / float64(max(1, si.Batch))
 	if p.n == 1 {
-		p.loss = si.Loss
+		p.loss, p.acc = si.Loss, acc
 	} else {
 		p.loss += (si.Loss - p.loss) * 0.05
+		p.acc += (acc - p.acc) * 0.05
 	}
 	now := time.Now()
 	interval := 5 * time.Second
@@ -54,7 +57,7 @@ func (p *progress) step(si train.StepInfo) {
 	if si.Step > 0 && p.total > si.Step {
 		eta = time.Duration(float64(elapsed) / float64(si.Step) * float64(p.total-si.Step))
 	}
-	line := fmt.Sprintf("%s step %d/%d epoch %d loss %.4f lr %.3g eta %s", p.prefix, si.Step, p.total, si.Epoch+1, p.loss, si.LR, eta.Round(time.Second))
+	line := fmt.Sprintf("%s step %d/%d epoch %d loss %.4f acc %.1f%% lr %.3g eta %s", p.prefix, si.Step, p.total, si.Epoch+1, p.loss, 100*p.acc, si.LR, eta.Round(time.Second))
 	if p.tty {
 		const width = 24
 		done := width
