@@ -170,20 +170,30 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	// im2col writes the rows of channels [c0, c1) of the group's im2col
 	// matrix, so that large images can be unrolled in parallel.
 	var im2col func(dst, src []float32, c0, c1 int)
+	// im2colAt writes an image's im2col matrix with row stride ld, for
+	// several images side by side (2-D and 1-D only).
+	var im2colAt func(dst []float32, ld int, src []float32)
 	kk := tensor.Prod(w.shape[2:])
 	switch {
 	case pointwise:
 	case r <= 2:
 		gh, gw := g, g
-		h, kh, pt, pb, sh, dh := 1, 1, 0, 0, 1, 1
+		h, kh, pt, sh, dh := 1, 1, 0, 1, 1
 		wi := 0
 		if r == 2 {
-			h, kh, pt, pb, sh, dh = gh.in[0], gh.k[0], gh.padB[0], gh.padE[0], gh.stride[0], gh.dil[0]
+			h, kh, pt, sh, dh = gh.in[0], gh.k[0], gh.padB[0], gh.stride[0], gh.dil[0]
 			wi = 1
 		}
-		w0, kw, pl, pr, sw, dw := gw.in[wi], gw.k[wi], gw.padB[wi], gw.padE[wi], gw.stride[wi], gw.dil[wi]
+		w0, kw, pl, sw, dw := gw.in[wi], gw.k[wi], gw.padB[wi], gw.stride[wi], gw.dil[wi]
+		oh, ow := 1, g.out[wi]
+		if r == 2 {
+			oh = g.out[0]
+		}
 		im2col = func(dst, src []float32, c0, c1 int) {
-			kernels.Im2col(dst[c0*kk*P:c1*kk*P], src[c0*HW:c1*HW], c1-c0, h, w0, kh, kw, pt, pl, pb, pr, sh, sw, dh, dw)
+			im2colStrided(dst[c0*kk*P:c1*kk*P], P, src[c0*HW:c1*HW], c1-c0, h, w0, kh, kw, pt, pl, sh, sw, dh, dw, oh, ow)
+		}
+		im2colAt = func(dst []float32, ld int, src []float32) {
+			im2colStrided(dst, ld, src, Cg, h, w0, kh, kw, pt, pl, sh, sw, dh, dw, oh, ow)
 		}
 	default:
 		im2col = func(dst, src []float32, c0, c1 int) {
@@ -242,7 +252,9 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	// weights are packed once per batch block rather than once per image.
 	if N > 1 && G == 1 && P < batchedConvPixels && cp.sparse == nil && !skinny {
 		cp.imgs = max(1, min(N, batchedConvFloats/((K+M)*P)))
-		c.scratch = cp.imgs*(K+M)*P + K*P
+		cp.im2colAt = im2colAt
+		cp.threads = max(1, min(c.threads, cp.imgs))
+		c.scratch = cp.imgs*(K+M)*P + cp.threads*K*P
 		return func(e *env, in, out []*tensor.Tensor) error {
 			ep := eps
 			if ep == nil {
@@ -274,36 +286,149 @@ const (
 
 // convBatched convolves blocks of cp.imgs images with one GEMM each: the
 // images' im2col matrices side by side ([K, imgs·P]) times the weights
-// gives [M, imgs·P], which is then scattered to [imgs, M, P].
+// gives [M, imgs·P], which is then scattered to [imgs, M, P]. The
+// unrolling and the scatter are split across images on cp.threads
+// goroutines (the GEMM splits itself).
 func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, scratch []float32) {
-	K, M, P, C, HW := cp.K, cp.M, cp.P, cp.C, cp.HW
+	K, M, P := cp.K, cp.M, cp.P
 	for n0 := 0; n0 < N; n0 += cp.imgs {
 		nb := min(cp.imgs, N-n0)
 		width := nb * P
 		col := scratch[:K*width]
 		tmp := scratch[cp.imgs*K*P : cp.imgs*K*P+M*width]
-		one := scratch[cp.imgs*(K+M)*P : cp.imgs*(K+M)*P+K*P]
-		for i := 0; i < nb; i++ {
-			src := X[(n0+i)*C*HW : (n0+i+1)*C*HW]
-			if cp.im2col == nil {
-				// Pointwise: the image is already [K = C, P].
-				for k := 0; k < K; k++ {
-					copy(col[k*width+i*P:k*width+(i+1)*P], src[k*P:(k+1)*P])
-				}
-				continue
+		bj := batchJob{cp, X, Y, col, tmp, scratch[cp.imgs*(K+M)*P:], n0, width, false}
+		t := max(1, min(cp.threads, nb, nb*K*P/parallelMin))
+		parallelChunks(t, nb, bj)
+		kernels.SgemmEpilogue(false, false, M, width, K, 1, W, K, col, width, 0, tmp, width, ep)
+		bj.scatter = true
+		parallelChunks(max(1, min(cp.threads, nb, nb*M*P/parallelMin)), nb, bj)
+	}
+}
+
+// batchJob unrolls images [n0+lo, n0+hi) into their columns of col, or
+// (scatter) copies their columns of tmp to Y.
+type batchJob struct {
+	cp                  *convPlan
+	X, Y, col, tmp, one []float32
+	n0, width           int
+	scatter             bool
+}
+
+func (j batchJob) chunk(t, lo, hi int) {
+	cp := j.cp
+	K, M, P, C, HW, width := cp.K, cp.M, cp.P, cp.C, cp.HW, j.width
+	for i := lo; i < hi; i++ {
+		n := j.n0 + i
+		if j.scatter {
+			dst := j.Y[n*M*P : (n+1)*M*P]
+			for m := 0; m < M; m++ {
+				copy(dst[m*P:(m+1)*P], j.tmp[m*width+i*P:m*width+(i+1)*P])
 			}
+			continue
+		}
+		src := j.X[n*C*HW : (n+1)*C*HW]
+		switch {
+		case cp.im2col == nil:
+			// Pointwise: the image is already [K = C, P].
+			for k := 0; k < K; k++ {
+				copy(j.col[k*width+i*P:k*width+(i+1)*P], src[k*P:(k+1)*P])
+			}
+		case cp.im2colAt != nil:
+			cp.im2colAt(j.col[i*P:], width, src)
+		default:
 			// Im2col writes a contiguous [K, P]; spread its rows out.
+			one := j.one[t*K*P : (t+1)*K*P]
 			cp.im2col(one, src, 0, cp.Cg)
 			for k := 0; k < K; k++ {
-				copy(col[k*width+i*P:k*width+(i+1)*P], one[k*P:(k+1)*P])
+				copy(j.col[k*width+i*P:k*width+(i+1)*P], one[k*P:(k+1)*P])
 			}
 		}
-		kernels.SgemmEpilogue(false, false, M, width, K, 1, W, K, col, width, 0, tmp, width, ep)
-		for i := 0; i < nb; i++ {
-			dst := Y[(n0+i)*M*P : (n0+i+1)*M*P]
-			for m := 0; m < M; m++ {
-				copy(dst[m*P:(m+1)*P], tmp[m*width+i*P:m*width+(i+1)*P])
+	}
+}
+
+// im2colStrided is kernels.Im2col writing row r of the [c·kh·kw, oh·ow]
+// matrix at dst[r·ld:], so that several images' matrices can sit side by
+// side.
+func im2colStrided(dst []float32, ld int, src []float32, c, h, w, kh, kw, pt, pl, sh, sw, dh, dw, oh, ow int) {
+	n := oh * ow
+	row := 0
+	for ci := 0; ci < c; ci++ {
+		img := src[ci*h*w : (ci+1)*h*w]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				d := dst[row*ld : row*ld+n]
+				row++
+				// Output columns [x0, x1) read inside the image.
+				off := kj*dw - pl
+				x0, x1 := 0, ow
+				for x0 < x1 && x0*sw+off < 0 {
+					x0++
+				}
+				for x1 > x0 && (x1-1)*sw+off >= w {
+					x1--
+				}
+				if sh == 1 && sw == 1 && ow == w {
+					im2colShift(d, img, h, w, oh, ki*dh-pt, off, x0, x1)
+					continue
+				}
+				for oy := 0; oy < oh; oy++ {
+					dr := d[oy*ow : (oy+1)*ow]
+					iy := oy*sh - pt + ki*dh
+					if iy < 0 || iy >= h || x0 >= x1 {
+						clear(dr)
+						continue
+					}
+					clear(dr[:x0])
+					clear(dr[x1:])
+					sr := img[iy*w : (iy+1)*w]
+					ix := x0*sw + off
+					if sw == 1 {
+						copy(dr[x0:x1], sr[ix:ix+x1-x0])
+						continue
+					}
+					for ox := x0; ox < x1; ox++ {
+						dr[ox] = sr[ix]
+						ix += sw
+					}
+				}
 			}
+		}
+	}
+}
+
+// im2colShift is one row of im2colStrided for stride 1 and an output as
+// wide as the input: the row is then the image shifted by dy rows and dx
+// columns, so one copy moves it, and the columns [0, x0) and [x1, w)
+// that wrapped around from the neighbouring input rows, and the output
+// rows whose input row is outside the image, are zeroed.
+func im2colShift(d, img []float32, h, w, oh, dy, dx, x0, x1 int) {
+	oy0, oy1 := max(0, -dy), min(oh, h-dy)
+	if oy0 >= oy1 || x0 >= x1 {
+		clear(d)
+		return
+	}
+	clear(d[:oy0*w])
+	clear(d[oy1*w:])
+	q0, q1 := oy0*w, oy1*w
+	s0, s1 := q0+dy*w+dx, q1+dy*w+dx
+	// The ends that fall outside the image are wrapped-around columns.
+	if s0 < 0 {
+		q0, s0 = q0-s0, 0
+	}
+	if s1 > h*w {
+		q1, s1 = q1-(s1-h*w), h*w
+	}
+	copy(d[q0:q1], img[s0:s1])
+	if x0 == 0 && x1 == w {
+		return
+	}
+	for oy := oy0; oy < oy1; oy++ {
+		row := d[oy*w : (oy+1)*w]
+		for x := 0; x < x0; x++ {
+			row[x] = 0
+		}
+		for x := x1; x < w; x++ {
+			row[x] = 0
 		}
 	}
 }
@@ -312,6 +437,8 @@ func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, s
 type convPlan struct {
 	G, C, Cg, M, Mg, HW, P, K, colSize int
 	im2col                             func(dst, src []float32, c0, c1 int)
+	im2colAt                           func(dst []float32, ld int, src []float32)
+	threads                            int                    // goroutines for convBatched's unrolling and scatter
 	sparse                             []kernels.SparseMatrix // per group, for pruned weights
 	imgs                               int                    // images per GEMM in convBatched
 	skinny                             bool                   // dot products instead of GEMM
