@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/runtime/kernels"
@@ -102,6 +103,28 @@ type convOp struct {
 	act    activation
 	fused  bool
 	sparse sparseCache
+	packed packedCache
+}
+
+// packedCache holds the GEMM-packed forms of a constant weight, per
+// group, so that plans for other input shapes share them.
+type packedCache struct {
+	mu sync.Mutex
+	w  *tensor.Tensor
+	a  []*kernels.PackedA
+}
+
+// get returns w's groups (each rows×cols, row-major) packed as GEMM's A.
+func (pc *packedCache) get(w *tensor.Tensor, groups, rows, cols int) []*kernels.PackedA {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.w != w || len(pc.a) != groups {
+		pc.w, pc.a = w, nil
+		for gi := 0; gi < groups; gi++ {
+			pc.a = append(pc.a, kernels.PackA(false, rows, cols, 1, w.F32[gi*rows*cols:(gi+1)*rows*cols], cols))
+		}
+	}
+	return pc.a
 }
 
 func init() {
@@ -248,6 +271,10 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
 	}
 	cp.sparse = sparse
+	// Constant dense weights are packed for the GEMM once, not per call.
+	if sparse == nil && !skinny && w.konst != nil && Mg*K > 0 {
+		cp.packed = o.packed.get(w.konst, G, Mg, K)
+	}
 	// Small images in a batch: several images per GEMM, so that the
 	// weights are packed once per batch block rather than once per image.
 	if N > 1 && G == 1 && P < batchedConvPixels && cp.sparse == nil && !skinny {
@@ -299,7 +326,11 @@ func convBatched(cp *convPlan, N int, X, W, Y []float32, ep *kernels.Epilogue, s
 		bj := batchJob{cp, X, Y, col, tmp, scratch[cp.imgs*(K+M)*P:], n0, width, false}
 		t := max(1, min(cp.threads, nb, nb*K*P/parallelMin))
 		parallelChunks(t, nb, bj)
-		kernels.SgemmEpilogue(false, false, M, width, K, 1, W, K, col, width, 0, tmp, width, ep)
+		if cp.packed != nil {
+			kernels.SgemmPacked(cp.packed[0], false, width, col, width, 0, tmp, width, ep)
+		} else {
+			kernels.SgemmEpilogue(false, false, M, width, K, 1, W, K, col, width, 0, tmp, width, ep)
+		}
 		bj.scatter = true
 		parallelChunks(max(1, min(cp.threads, nb, nb*M*P/parallelMin)), nb, bj)
 	}
@@ -440,6 +471,7 @@ type convPlan struct {
 	im2colAt                           func(dst []float32, ld int, src []float32)
 	threads                            int                    // goroutines for convBatched's unrolling and scatter
 	sparse                             []kernels.SparseMatrix // per group, for pruned weights
+	packed                             []*kernels.PackedA     // per group, constant dense weights packed for GEMM
 	imgs                               int                    // images per GEMM in convBatched
 	skinny                             bool                   // dot products instead of GEMM
 	stride                             int                    // scratch floats per chunk
@@ -494,6 +526,10 @@ func (j convJob) chunk(t, lo, hi int) {
 			}
 			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
 			parallelChunks(p.rowThreads, p.Mg, sj)
+			continue
+		}
+		if p.packed != nil {
+			kernels.SgemmPacked(p.packed[gi], false, p.P, B, p.P, 0, Y, p.P, j.eps[gi])
 			continue
 		}
 		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0, Y, p.P, j.eps[gi])

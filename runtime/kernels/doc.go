@@ -59,6 +59,13 @@
 // with up to 144 output channels), B is not reused across row blocks, so
 // each 16-column sliver is packed just before use and never leaves L1.
 //
+// PackA packs a constant A (Conv weights) once into the layout the
+// loop nest reads, every kc block's 6-row slivers in turn; SgemmPacked
+// then takes its blocks in place of packing them, with bitwise the same
+// results (TestSgemmPacked). For products with few columns (convolutions
+// on 7×7 to 16×16 outputs), packing A cost up to a third of the micro-
+// kernel's time on every call.
+//
 // Edge tiles are zero-padded in the packed buffers; the micro-kernel then
 // writes a full 6×16 tile into a scratch buffer that is merged into C, so
 // nothing outside the m×n result is ever written. Products with m ≤ 4

@@ -98,6 +98,12 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		return
 	}
 
+	sgemmBlocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, nil)
+}
+
+// sgemmBlocked is the packed, blocked and parallel product; ap, if not
+// nil, is op(A) already packed by PackA.
+func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, ap []float32) {
 	g := ctxPool.Get().(*gemmCtx)
 	*g = gemmCtx{
 		transA: transA, transB: transB,
@@ -105,6 +111,7 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
 		ep:   ep,
+		ap:   ap,
 		work: g.work,
 	}
 	procs := 1
@@ -113,7 +120,7 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	}
 	g.split(procs)
 	g.parallel()
-	g.a, g.b, g.c, g.ep = nil, nil, nil, nil
+	g.a, g.b, g.c, g.ep, g.ap = nil, nil, nil, nil, nil
 	ctxPool.Put(g)
 }
 
@@ -259,6 +266,7 @@ type gemmCtx struct {
 	c              []float32
 	ldc            int
 	ep             *Epilogue
+	ap             []float32 // op(A) pre-packed by PackA, or nil
 
 	nt        int          // goroutines in use
 	splitRows bool         // partition rows (else columns) among them
@@ -366,7 +374,9 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 	} else {
 		w.bpack = growAligned(w.bpack, kcStep*roundUp(min(ncBlock, j1-j0), nr))
 	}
-	w.apack = growAligned(w.apack, kcStep*min(mcStep, roundUp(i1-i0, mr)))
+	if g.ap == nil {
+		w.apack = growAligned(w.apack, kcStep*min(mcStep, roundUp(i1-i0, mr)))
+	}
 	for jc := j0; jc < j1; jc += ncBlock {
 		nc := min(ncBlock, j1-jc)
 		for pc := 0; pc < g.k; pc += kcStep {
@@ -377,12 +387,12 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 			}
 			last := pc+kc == g.k
 			if single {
-				g.packA(w, i0, i1-i0, pc, kc)
+				ap := g.packA(w, i0, i1-i0, pc, kc)
 				bp := w.bpack[:kc*nr]
 				for j := jc; j < jc+nc; j += nr {
 					cols := min(nr, jc+nc-j)
 					packB(bp, g.b, g.ldb, g.transB, pc, kc, j, cols)
-					g.sliver(w, bp, kc, beta, i0, i1-i0, j, cols)
+					g.sliver(w, ap, bp, kc, beta, i0, i1-i0, j, cols)
 					g.epilogue(last, i0, i1-i0, jc, j+cols, jc+nc)
 				}
 				continue
@@ -392,10 +402,10 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 			}
 			for ic := i0; ic < i1; ic += mcStep {
 				mc := min(mcStep, i1-ic)
-				g.packA(w, ic, mc, pc, kc)
+				ap := g.packA(w, ic, mc, pc, kc)
 				for s := 0; s*nr < nc; s++ {
 					cols := min(nr, nc-s*nr)
-					g.sliver(w, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, ic, mc, jc+s*nr, cols)
+					g.sliver(w, ap, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, ic, mc, jc+s*nr, cols)
 					g.epilogue(last, ic, mc, jc, jc+s*nr+cols, jc+nc)
 				}
 			}
@@ -421,22 +431,29 @@ func (g *gemmCtx) epilogue(last bool, i, rows, jc, j1, jEnd int) {
 }
 
 // packA packs rows [ic, ic+mc) × depth [pc, pc+kc) of alpha·op(A) into
-// w.apack, one mr-row sliver after another.
-func (g *gemmCtx) packA(w *workerBuf, ic, mc, pc, kc int) {
+// w.apack, one mr-row sliver after another, and returns it; with a
+// pre-packed A (g.ap) it returns that block of g.ap instead. ic is a
+// multiple of mr.
+func (g *gemmCtx) packA(w *workerBuf, ic, mc, pc, kc int) []float32 {
+	if g.ap != nil {
+		o := pc*roundUp(g.m, mr) + ic*kc
+		return g.ap[o : o+roundUp(mc, mr)*kc]
+	}
 	for r := 0; r < mc; r += mr {
 		packA(w.apack[r*kc:(r+mr)*kc], g.a, g.lda, g.transA, g.alpha, ic+r, min(mr, mc-r), pc, kc)
 	}
+	return w.apack
 }
 
-// sliver multiplies the packed mc×kc A block by one packed kc×nr sliver of
+// sliver multiplies the packed mc×kc A block (apack) by one packed kc×nr sliver of
 // B (bp) into C[ic:ic+mc, j:j+cols], one mr×nr tile at a time. Partial
 // edge tiles go through w.tmp.
-func (g *gemmCtx) sliver(w *workerBuf, bp []float32, kc int, beta float32, ic, mc, j, cols int) {
+func (g *gemmCtx) sliver(w *workerBuf, apack, bp []float32, kc int, beta float32, ic, mc, j, cols int) {
 	c, ldc := g.c, g.ldc
 	for r := 0; r < mc; r += mr {
 		i := ic + r
 		rows := min(mr, mc-r)
-		ap := w.apack[r*kc : (r+mr)*kc]
+		ap := apack[r*kc : (r+mr)*kc]
 		if rows == mr && cols == nr {
 			microKernel(kc, ap, bp, c[i*ldc+j:], ldc, beta)
 		} else {
