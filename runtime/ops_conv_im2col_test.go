@@ -4,7 +4,10 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/onnx/pb"
 	"github.com/podaml/poda/runtime/kernels"
+	"github.com/podaml/poda/tensor"
 )
 
 // TestIm2colStrided checks im2colStrided (and its im2colShift fast path)
@@ -54,6 +57,43 @@ func TestIm2colStrided(t *testing.T) {
 					t.Fatalf("wrote padding at row %d column %d", k, q)
 				}
 			}
+		}
+	}
+}
+
+// TestConvBatchedParallel runs convolutions that take the batched path
+// with images unrolled on several goroutines and more than one block of
+// images, in 2-D (strided im2col), pointwise and 3-D (im2col then
+// spread), with constant (pre-packed) weights, against naiveConv.
+func TestConvBatchedParallel(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	cases := []struct {
+		x, w                []int
+		strides, pads, dils []int
+	}{
+		{[]int{30, 16, 14, 14}, []int{64, 16, 3, 3}, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},
+		{[]int{9, 16, 15, 13}, []int{20, 16, 3, 2}, []int{2, 1}, []int{1, 0, 2, 1}, []int{1, 2}},
+		{[]int{40, 64, 7, 7}, []int{32, 64, 1, 1}, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},
+		{[]int{8, 4, 6, 6, 6}, []int{5, 4, 3, 3, 3}, []int{1, 1, 1}, []int{1, 1, 1, 1, 1, 1}, []int{1, 1, 1}},
+	}
+	for i, tc := range cases {
+		x, w, b := randTensor(r, tc.x...), randTensor(r, tc.w...), randTensor(r, tc.w[0])
+		var s, p, d []int64
+		for _, v := range tc.strides {
+			s = append(s, int64(v))
+		}
+		for _, v := range tc.pads {
+			p = append(p, int64(v))
+		}
+		for _, v := range tc.dils {
+			d = append(d, int64(v))
+		}
+		n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: []*pb.AttributeProto{
+			intsAttr("strides", s...), intsAttr("pads", p...), intsAttr("dilations", d...)}}
+		y := runNode(t, 13, n, map[string]*tensor.Tensor{"x": x}, map[string]*tensor.Tensor{"w": w, "b": b})[0]
+		want := naiveConv(x, w, b, 1, tc.strides, tc.pads, tc.dils)
+		if err := compareTensors(y, want, 1e-4, 1e-4); err != nil {
+			t.Errorf("case %d (%v * %v): %v", i, tc.x, tc.w, err)
 		}
 	}
 }
