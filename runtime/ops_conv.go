@@ -271,8 +271,11 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
 	}
 	cp.sparse = sparse
-	// Constant dense weights are packed for the GEMM once, not per call.
-	if sparse == nil && !skinny && w.konst != nil && Mg*K > 0 {
+	// Constant dense weights are packed for the GEMM once, not per call,
+	// where the output is small enough (fewer than batchedConvPixels per
+	// image) for repacking them to cost a noticeable share: the packed
+	// copy is about as large as the weights.
+	if sparse == nil && !skinny && w.konst != nil && Mg*K > 0 && P < batchedConvPixels {
 		cp.packed = o.packed.get(w.konst, G, Mg, K)
 	}
 	// Small images in a batch: several images per GEMM, so that the
