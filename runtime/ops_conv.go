@@ -598,12 +598,20 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 	}
 	dp := &dwPlan{C: C, H: H, W: W, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl,
 		x0s: x0s, x1s: x1s, act: act}
+	if sh == 1 && sw == 1 && ow < dwNarrow {
+		// Padded planes: the image with its padding, and the output with
+		// the same row stride.
+		dp.wp = max(W+pl, (ow-1)+(kw-1)*dw+1)
+		dp.hp = max(H+pt, (oh-1)+(kh-1)*dh+1)
+		dp.scratch = (dp.hp + oh) * dp.wp
+		c.scratch = c.threads * dp.scratch
+	}
 	return func(e *env, in, out []*tensor.Tensor) error {
 		var bias []float32
 		if len(in) > 2 && in[2] != nil {
 			bias = in[2].F32
 		}
-		forRange(e, N*C, N*C*oh*ow*kh*kw, dwJob{dp, in[0].F32, in[1].F32, bias, out[0].F32})
+		forRange(e, N*C, N*C*oh*ow*kh*kw, dwJob{dp, in[0].F32, in[1].F32, bias, out[0].F32, e.scratch})
 		return nil
 	}, nil
 }
@@ -612,14 +620,23 @@ type dwPlan struct {
 	C, H, W, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl int
 	x0s, x1s                                        []int
 	act                                             activation
+	// For stride 1 and outputs narrower than dwNarrow: the padded
+	// image's height and width, and the scratch floats per goroutine.
+	hp, wp, scratch int
 }
+
+// dwNarrow bounds the output width below which stride-1 depthwise
+// convolutions run on a zero-padded copy of each image, one Axpy per tap
+// over the whole plane, rather than one Axpy per tap and output row,
+// whose calls cost more than a narrow row's arithmetic.
+const dwNarrow = 32
 
 type dwJob struct {
-	p              *dwPlan
-	X, Wt, bias, Y []float32
+	p                       *dwPlan
+	X, Wt, bias, Y, scratch []float32
 }
 
-func (j dwJob) chunk(_, lo, hi int) {
+func (j dwJob) chunk(t, lo, hi int) {
 	p := j.p
 	H, W, kh, kw, oh, ow := p.H, p.W, p.kh, p.kw, p.oh, p.ow
 	for it := lo; it < hi; it++ {
@@ -630,6 +647,11 @@ func (j dwJob) chunk(_, lo, hi int) {
 		b := float32(0)
 		if j.bias != nil {
 			b = j.bias[ch]
+		}
+		if p.wp > 0 {
+			dwPadded(p, img, w, dst, b, j.scratch[t*p.scratch:(t+1)*p.scratch])
+			p.act.apply(dst)
+			continue
 		}
 		for oy := 0; oy < oh; oy++ {
 			row := dst[oy*ow : (oy+1)*ow]
@@ -661,6 +683,37 @@ func (j dwJob) chunk(_, lo, hi int) {
 			}
 		}
 		p.act.apply(dst)
+	}
+}
+
+// dwPadded is one stride-1 depthwise channel through padded planes: the
+// image is copied into a zeroed hp×wp plane at (pt, pl), and the output,
+// computed with row stride wp, starts at the bias b and gets one Axpy per
+// tap (in dwJob's order, kernel rows then columns) over all its rows at
+// once; the first ow columns of each row are then copied out. The
+// padding adds w·0 terms where dwJob skips the tap: the same results
+// except that an infinite or NaN weight then makes NaN at the border, and
+// a -0 sum becomes +0.
+func dwPadded(p *dwPlan, img, w, dst []float32, b float32, buf []float32) {
+	H, W, wp, ow := p.H, p.W, p.wp, p.ow
+	pad := buf[:p.hp*wp]
+	clear(pad)
+	for y := 0; y < H; y++ {
+		copy(pad[(y+p.pt)*wp+p.pl:], img[y*W:(y+1)*W])
+	}
+	n := (p.oh-1)*wp + ow
+	acc := buf[p.hp*wp : p.hp*wp+n]
+	for i := range acc {
+		acc[i] = b
+	}
+	for ki := 0; ki < p.kh; ki++ {
+		for kj := 0; kj < p.kw; kj++ {
+			o := ki*p.dh*wp + kj*p.dw
+			kernels.Axpy(w[ki*p.kw+kj], pad[o:o+n], acc)
+		}
+	}
+	for oy := 0; oy < p.oh; oy++ {
+		copy(dst[oy*ow:(oy+1)*ow], acc[oy*wp:oy*wp+ow])
 	}
 }
 
