@@ -97,11 +97,12 @@ func Model(m *graph.Model, opt Options) (*Report, error) {
 			return nil, err
 		}
 		if ok {
+			if l.MACs < 0 {
+				l.MACs = 0
+				r.Notes = append(r.Notes, fmt.Sprintf("%s: shapes unknown, MACs not counted", n))
+			}
 			r.Layers = append(r.Layers, l)
 			r.MACs += l.MACs
-			if l.MACs < 0 {
-				r.Notes = append(r.Notes, fmt.Sprintf("%s: output shape unknown, MACs not counted", n))
-			}
 			continue
 		}
 		if n.OpType == "MatMul" {
@@ -124,7 +125,8 @@ func countZeros(t *tensor.Tensor) int64 {
 	return z
 }
 
-// layer describes n if it is a weighted layer.
+// layer describes n if it is a weighted layer; MACs is -1 when the shapes
+// needed to count them are unknown.
 func layer(g *graph.Graph, shapes graph.Shapes, n *graph.Node) (Layer, bool, error) {
 	var wname string
 	switch n.OpType {
@@ -194,19 +196,16 @@ func layer(g *graph.Graph, shapes graph.Shapes, n *graph.Node) (Layer, bool, err
 	case "MatMul":
 		a, b := shapes.Shape(n.Input(0)), shapes.Shape(n.Input(1))
 		macs, ok := matmulMACs(a, b)
+		l.MACs = macs
 		if !ok {
 			l.MACs = -1
 		}
-		l.MACs = macs
 	case "BatchNormalization":
 		if out == nil {
 			l.MACs = -1
 			break
 		}
 		l.MACs = int64(tensor.Prod(out[1:])) // one multiply-add per element
-	}
-	if l.MACs < 0 {
-		l.MACs = 0
 	}
 	return l, true, nil
 }

@@ -138,3 +138,22 @@ func TestInputShapeOverride(t *testing.T) {
 		t.Errorf("32x32 input into a 28x28 LeNet: got %v, want an error naming the Gemm", err)
 	}
 }
+
+// TestUnknownShapesAreNoted checks that a layer whose MACs need an unknown
+// shape gets a note instead of a silent zero.
+func TestUnknownShapesAreNoted(t *testing.T) {
+	m, _ := load(t, "lenet5")
+	m.Graph.RealInputs()[0].Shape = nil
+	r, err := Model(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(r.Notes, "\n")
+	if !strings.Contains(notes, "/conv1/Conv") || !strings.Contains(notes, "/conv2/Conv") {
+		t.Errorf("want notes for both convs, got %q", r.Notes)
+	}
+	// The Gemms' K·N needs no input shape; the convs' MACs are not guessed.
+	if want := int64(800*500 + 500*10); r.Params == 0 || r.MACs != want {
+		t.Errorf("params %d, MACs %d: want params counted and %d MACs", r.Params, r.MACs, want)
+	}
+}
