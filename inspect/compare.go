@@ -76,12 +76,16 @@ func (c *Comparison) WriteTable(w io.Writer) error {
 	row("nonzero params", float64(c.Before.Params)*(1-c.Before.ZeroFraction), float64(c.After.Params)*(1-c.After.ZeroFraction), "%.0f")
 	row("MACs/sample", float64(c.Before.MACs), float64(c.After.MACs), "%.0f")
 	row("bytes (dense)", float64(c.Before.Bytes), float64(c.After.Bytes), "%.0f")
-	fmt.Fprintf(tw, "sparsity\t%.1f%%\t%.1f%%\t\t\n", 100*c.Before.ZeroFraction, 100*c.After.ZeroFraction)
+	fmt.Fprintf(tw, "zeros (all params)\t%.1f%%\t%.1f%%\t\t\n", 100*c.Before.ZeroFraction, 100*c.After.ZeroFraction)
 	if c.After.FileSize > 0 {
 		row("file bytes", float64(c.Before.FileSize), float64(c.After.FileSize), "%.0f")
 	}
 	for _, m := range c.Extra {
-		fmt.Fprintf(tw, "%s\t%.4g%s\t%.4g%s\t%+.4g%s\t\n", m.Name, m.Before, m.Unit, m.After, m.Unit, m.After-m.Before, m.Unit)
+		change := fmt.Sprintf("%+.4g%s", m.After-m.Before, m.Unit)
+		if m.Unit != "%" && m.After > 0 {
+			change = fmt.Sprintf("%.2f×", m.Before/m.After) // times (lower is better): how many times faster
+		}
+		fmt.Fprintf(tw, "%s\t%.4g%s\t%.4g%s\t%s\t\n", m.Name, m.Before, m.Unit, m.After, m.Unit, change)
 	}
 	return tw.Flush()
 }
