@@ -720,44 +720,54 @@ func dwPadded(p *dwPlan, img, w, dst []float32, b float32, buf []float32) {
 // im2colND is Im2col for any number of spatial dims: row (ci, kernel
 // offset), column output position.
 func im2colND(dst, src []float32, C int, g *geom) {
-	r := len(g.in)
 	P := tensor.Prod(g.out)
 	inSize := tensor.Prod(g.in)
-	inStr := tensor.Strides(g.in)
+	ndTaps(C, g, g.out, g.in, func(row, p, ci, off int, ok bool) {
+		if ok {
+			dst[row*P+p] = src[ci*inSize+off]
+		} else {
+			dst[row*P+p] = 0
+		}
+	})
+}
+
+// ndTaps walks the [C·Πk, Πfrom] matrix of an N-d convolution: for row
+// (ci, kernel offset) and column p (a position on the from grid), the
+// matching position on the to grid is from·stride − padB + k·dil; visit
+// gets its offset in channel ci's image, or ok false when it falls outside.
+// im2col walks from the output grid to the input, col2im the reverse.
+func ndTaps(C int, g *geom, from, to []int, visit func(row, p, ci, off int, ok bool)) {
+	r := len(g.in)
+	P := tensor.Prod(from)
+	toStr := tensor.Strides(to)
 	kk := tensor.Prod(g.k)
-	var kidx, oidx [maxRank]int
+	var kidx, fidx [maxRank]int
 	row := 0
 	for ci := 0; ci < C; ci++ {
-		img := src[ci*inSize : (ci+1)*inSize]
 		for kp := 0; kp < kk; kp++ {
 			rem := kp
 			for d := r - 1; d >= 0; d-- {
 				kidx[d] = rem % g.k[d]
 				rem /= g.k[d]
 			}
-			d0 := dst[row*P : (row+1)*P]
-			row++
 			for p := 0; p < P; p++ {
 				rem := p
 				for d := r - 1; d >= 0; d-- {
-					oidx[d] = rem % g.out[d]
-					rem /= g.out[d]
+					fidx[d] = rem % from[d]
+					rem /= from[d]
 				}
 				off, ok := 0, true
 				for d := 0; d < r; d++ {
-					i := oidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
-					if i < 0 || i >= g.in[d] {
+					i := fidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
+					if i < 0 || i >= to[d] {
 						ok = false
 						break
 					}
-					off += i * inStr[d]
+					off += i * toStr[d]
 				}
-				if ok {
-					d0[p] = img[off]
-				} else {
-					d0[p] = 0
-				}
+				visit(row, p, ci, off, ok)
 			}
+			row++
 		}
 	}
 }
@@ -930,42 +940,11 @@ func (o *convTransposeOp) prepareND(c *pctx, g *geom, N, C, G, Cg, Mg int) (runF
 // row (ci, kernel offset), column input position i lands at output
 // position i·stride - padB + k·dil when that is inside the image.
 func col2imND(dst, col []float32, C int, g *geom) {
-	r := len(g.in)
 	P := tensor.Prod(g.in)
 	outSize := tensor.Prod(g.out)
-	outStr := tensor.Strides(g.out)
-	kk := tensor.Prod(g.k)
-	var kidx, iidx [maxRank]int
-	row := 0
-	for ci := 0; ci < C; ci++ {
-		img := dst[ci*outSize : (ci+1)*outSize]
-		for kp := 0; kp < kk; kp++ {
-			rem := kp
-			for d := r - 1; d >= 0; d-- {
-				kidx[d] = rem % g.k[d]
-				rem /= g.k[d]
-			}
-			s := col[row*P : (row+1)*P]
-			row++
-			for p := 0; p < P; p++ {
-				rem := p
-				for d := r - 1; d >= 0; d-- {
-					iidx[d] = rem % g.in[d]
-					rem /= g.in[d]
-				}
-				off, ok := 0, true
-				for d := 0; d < r; d++ {
-					o := iidx[d]*g.stride[d] - g.padB[d] + kidx[d]*g.dil[d]
-					if o < 0 || o >= g.out[d] {
-						ok = false
-						break
-					}
-					off += o * outStr[d]
-				}
-				if ok {
-					img[off] += s[p]
-				}
-			}
+	ndTaps(C, g, g.in, g.out, func(row, p, ci, off int, ok bool) {
+		if ok {
+			dst[ci*outSize+off] += col[row*P+p]
 		}
-	}
+	})
 }
