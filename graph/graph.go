@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/podaml/poda/onnx"
 	"github.com/podaml/poda/onnx/pb"
@@ -562,14 +561,4 @@ func (g *Graph) Prune() {
 	}
 	g.ValueInfo = vis
 	g.Invalidate()
-}
-
-// SortedInitializerNames returns initializer names in sorted order.
-func (g *Graph) SortedInitializerNames() []string {
-	names := make([]string, len(g.Initializers))
-	for i, t := range g.Initializers {
-		names[i] = t.Name
-	}
-	sort.Strings(names)
-	return names
 }
