@@ -31,7 +31,7 @@ func AsFloat32(t *tensor.Tensor) (*tensor.Tensor, error) {
 		case tensor.Double:
 			v = float32(math.Float64frombits(le.Uint64(r[8*i:])))
 		case tensor.Float16:
-			v = halfToFloat(le.Uint16(r[2*i:]))
+			v = tensor.Float16To32(le.Uint16(r[2*i:]))
 		case tensor.Int64:
 			v = float32(t.I64[i])
 		case tensor.Int32:
@@ -100,27 +100,4 @@ func AsInt64(t *tensor.Tensor) (*tensor.Tensor, error) {
 		out.I64[i] = v
 	}
 	return out, nil
-}
-
-// halfToFloat converts IEEE 754 binary16 bits to float32.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: value = mant * 2^-24.
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	default:
-		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-	}
 }

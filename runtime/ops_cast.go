@@ -122,7 +122,7 @@ func getF64(t *tensor.Tensor, dt tensor.DType, i int) float64 {
 	case tensor.Double:
 		return view[float64](t)[i]
 	case tensor.Float16:
-		return float64(f16to32(view[uint16](t)[i]))
+		return float64(tensor.Float16To32(view[uint16](t)[i]))
 	case tensor.BFloat16:
 		return float64(math.Float32frombits(uint32(view[uint16](t)[i]) << 16))
 	}
@@ -136,7 +136,7 @@ func setF64(t *tensor.Tensor, dt tensor.DType, i int, v float64) {
 	case tensor.Double:
 		view[float64](t)[i] = v
 	case tensor.Float16:
-		view[uint16](t)[i] = f32to16(float32(v))
+		view[uint16](t)[i] = tensor.Float32To16(float32(v))
 	case tensor.BFloat16:
 		view[uint16](t)[i] = f32tobf16(float32(v))
 	}
@@ -183,67 +183,6 @@ func setI64(t *tensor.Tensor, dt tensor.DType, i int, v int64) {
 	case tensor.Uint64:
 		view[uint64](t)[i] = uint64(v)
 	}
-}
-
-// f16to32 converts an IEEE half-precision value to float32.
-func f16to32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: value = mant · 2⁻²⁴.
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
-
-// f32to16 converts float32 to IEEE half precision, rounding to nearest
-// even.
-func f32to16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		m := mant | 0x800000
-		shift := uint(14 - e)
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++
-	}
-	return sign | uint16(h)
 }
 
 // f32tobf16 converts float32 to bfloat16, rounding to nearest even.

@@ -179,7 +179,7 @@ func (o *unaryOp) prepare(c *pctx) (runFunc, error) {
 		return func(e *env, in, out []*tensor.Tensor) error {
 			src, dst := view[uint16](in[0]), view[uint16](out[0])
 			for i, v := range src {
-				dst[i] = f32to16(float32(f(float64(f16to32(v)))))
+				dst[i] = tensor.Float32To16(float32(f(float64(tensor.Float16To32(v)))))
 			}
 			return nil
 		}, nil

@@ -249,7 +249,7 @@ func floats32(t *tensor.Tensor) ([]float32, error) {
 		v := view[uint16](t)
 		out := make([]float32, len(v))
 		for i, x := range v {
-			out[i] = f16to32(x)
+			out[i] = tensor.Float16To32(x)
 		}
 		return out, nil
 	}
