@@ -80,3 +80,14 @@ func (t Target) Matches(patterns []string) bool {
 	}
 	return false
 }
+
+// Zeros counts the exact zeros of the prunable weights (Targets) of m, and
+// their elements: the sparsity pruning achieved is zeros/total.
+func Zeros(m *graph.Model) (zeros, total int) {
+	for _, t := range Targets(m) {
+		w := m.Graph.Initializer(t.Tensor).F32
+		zeros += countZeros(w)
+		total += len(w)
+	}
+	return zeros, total
+}

@@ -106,6 +106,9 @@ func TestExactSparsity(t *testing.T) {
 						t.Errorf("%s global %v: %d zeros, want %d", name, method, zeros, want)
 					}
 				}
+				if z, n := Zeros(m); z != zeros || n != total {
+					t.Errorf("%s: Zeros says %d of %d, counted %d of %d", name, z, n, zeros, total)
+				}
 				if r.Zeros != zeros {
 					t.Errorf("%s: report says %d zeros, model has %d", name, r.Zeros, zeros)
 				}

@@ -76,16 +76,7 @@ func TestGradualReachesTargetWithMasksLocked(t *testing.T) {
 	if len(res.Events) < 5 {
 		t.Errorf("only %d pruning events", len(res.Events))
 	}
-	total, zeros := 0, 0
-	for _, tg := range prune.Targets(m) {
-		w := m.Graph.Initializer(tg.Tensor).F32
-		total += len(w)
-		for _, v := range w {
-			if v == 0 {
-				zeros++
-			}
-		}
-	}
+	zeros, total := prune.Zeros(m)
 	if want := int(math.Round(0.9 * float64(total))); zeros != want {
 		t.Errorf("%d zeros after the schedule, want exactly %d", zeros, want)
 	}

@@ -116,11 +116,9 @@ func TestPruneWritesValidModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total, zeros := 0, 0
+	zeros, total := prune.Zeros(m)
 	for _, tg := range prune.Targets(m) {
 		w := m.Graph.Initializer(tg.Tensor)
-		total += len(w.F32)
-		zeros += int(w.ZeroFraction()*float64(len(w.F32)) + 0.5)
 		if sparse := graph.SparseBytes(&w.Tensor) < w.Bytes(); sparse != (w.Storage == graph.SparseConstant) {
 			t.Errorf("%s: stored sparse %v, but sparse storage smaller is %v", tg.Tensor, w.Storage == graph.SparseConstant, sparse)
 		}
@@ -175,16 +173,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total, zeros := 0, 0
-	for _, tg := range prune.Targets(m) {
-		w := m.Graph.Initializer(tg.Tensor).F32
-		total += len(w)
-		for _, v := range w {
-			if v == 0 {
-				zeros++
-			}
-		}
-	}
+	zeros, total := prune.Zeros(m)
 	if want := int(math.Round(0.9 * float64(total))); zeros != want {
 		t.Errorf("demo model has %d zeros in its weights, want %d", zeros, want)
 	}
