@@ -13,6 +13,16 @@ import (
 	"github.com/podaml/poda/tensor"
 )
 
+// ErrDiverged is returned by Fit when the loss or the gradient of a batch is
+// no longer finite (NaN or ±Inf), which happens when the learning rate is too
+// high for the model. Fit stops at the first such batch; the parameters (and
+// batch-norm statistics) may by then hold huge or non-finite values, so the
+// model should be discarded, not saved.
+var ErrDiverged = errors.New("train: training diverged")
+
+// finite reports whether x is neither NaN nor ±Inf.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
 // Config configures Fit. The zero value of every field but Epochs (or
 // MaxSteps), BatchSize and LR is a sensible default.
 type Config struct {
@@ -227,6 +237,12 @@ func Fit(ctx context.Context, m *graph.Model, ds data.Dataset, cfg Config) (*Res
 			return res, err
 		}
 		norm := ClipGradNorm(p.params, cfg.ClipNorm)
+		if !finite(loss) || !finite(norm) {
+			res.Steps = st.Steps
+			res.Wall = time.Since(start)
+			return res, fmt.Errorf("%w at step %d (epoch %d): loss %v, gradient norm %v; lower the learning rate or clip the gradient norm",
+				ErrDiverged, st.Steps+1, b.Epoch, loss, norm)
+		}
 		lr := cfg.Schedule.LR(cfg.LR, st.Steps, total)
 		cfg.Optimizer.Step(p.params, lr)
 		st.Steps++

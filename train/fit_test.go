@@ -326,3 +326,24 @@ func TestFitSteadyStateAllocations(t *testing.T) {
 		t.Errorf("%.2f allocations per training step in steady state", per)
 	}
 }
+
+// TestFitStopsWhenDiverging trains with an absurd learning rate: Fit must
+// stop with ErrDiverged at the first non-finite loss instead of running on.
+func TestFitStopsWhenDiverging(t *testing.T) {
+	m := smallNet(1)
+	steps := 0
+	res, err := Fit(context.Background(), m, blobs(300, 1), Config{Epochs: 3, BatchSize: 16, LR: 1e15, Seed: 5,
+		OnStep: func(si StepInfo) {
+			steps++
+			if !finite(si.Loss) || !finite(si.GradNorm) {
+				t.Errorf("step %d reported with loss %v, gradient norm %v", si.Step, si.Loss, si.GradNorm)
+			}
+		}})
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("err = %v, want ErrDiverged", err)
+	}
+	t.Log(err)
+	if res == nil || res.Steps != steps || steps >= 3*19 {
+		t.Fatalf("result %+v after %d reported steps: training did not stop at the divergence", res, steps)
+	}
+}

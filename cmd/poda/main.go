@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+
+	"github.com/podaml/poda/train"
 )
 
 // command is one subcommand.
@@ -78,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := runFn(ctx, pos, stdout); err != nil {
 		fmt.Fprintf(stderr, "poda %s: %v\n", c.name, err)
+		if errors.Is(err, train.ErrDiverged) {
+			fmt.Fprintln(stderr, "hint: lower --lr, set --clip (e.g. 1), or use --optimizer adam; nothing was written")
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "usage: poda %s %s\n", c.name, c.usage)

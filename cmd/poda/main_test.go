@@ -201,3 +201,17 @@ func TestPruneIsDeterministic(t *testing.T) {
 		t.Error("two runs with the same seed wrote different models")
 	}
 }
+
+// TestDivergedTrainingWritesNothing fine-tunes with an absurd learning rate:
+// poda must stop with a clear error and a hint, exit 1, and not write -o.
+func TestDivergedTrainingWritesNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	_, e, code := podaCmd(t, "finetune", "../../testdata/models/lenet300.onnx", "-o", out,
+		"--data", "mnist", "--limit", "512", "--epochs", "1", "--lr", "1e15")
+	if code != 1 || !strings.Contains(e, "diverged") || !strings.Contains(e, "--lr") {
+		t.Errorf("code %d, stderr %q", code, e)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s was written (stat: %v)", out, err)
+	}
+}

@@ -82,8 +82,9 @@ With --data and --epochs, the model is fine-tuned within that budget while it
 is pruned (a gradual cubic schedule by default), evaluated before and after,
 and the table shows accuracy beside params, MACs, bytes, file size and
 latency. --distill uses the model before pruning (or --teacher) as teacher.
-Pruned weights are stored as ONNX sparse_initializer when that makes the file
-smaller (--dense-storage opts out).`,
+Pruned weights are stored sparse (ONNX Constant nodes with a sparse_value:
+values plus indices) when that makes the file smaller (--dense-storage opts
+out).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string, io.Writer) error {
 			f := &pruneFlags{}
 			fs.StringVar(&f.out, "o", "", "`OUT` path of the pruned model (required)")
