@@ -28,8 +28,9 @@ type Options struct {
 	Tune bool
 	// Formats forces the format of layers by node name (or, for an
 	// unnamed node, its first output's name): "dense", "csr", "bsr1x8"
-	// (or "bsr8"), "nm2:4" and other N:M. A format the weight does not fit
-	// runs dense. It takes precedence over Tune; LoadTuning reads one
+	// (or "bsr8"), "nm2:4" and other N:M, and for ungrouped stride-1
+	// convolutions "direct" (CSR taps over the image, no im2col). A format
+	// the weight does not fit runs dense. It takes precedence over Tune; LoadTuning reads one
 	// from a tuning file.
 	Formats map[string]string
 }

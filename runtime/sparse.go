@@ -19,7 +19,9 @@ import (
 //   - wide products (4 or more rows, or a convolution's output pixels):
 //     N:M when the weight has the structure (1:8 4×, 1:4 and 2:8 2×, 2:4
 //     1.2×), else CSR from 65% zeros (1.07× at 60%, 1.4× at 70%, 2× at
-//     80%).
+//     80%);
+//   - ungrouped stride-1 convolutions from 65% zeros: the direct sparse
+//     convolution (ops_conv_sparse.go), which needs no im2col.
 //
 // Anything denser stays on dense GEMM. That is the choice without
 // Options.Tune; with it (tune.go) each layer's format is measured instead,
@@ -77,6 +79,7 @@ type sparseKey struct {
 	group  int
 	wide   bool
 	format string // "" for the heuristic choice, else the format asked for
+	image  [2]int // "direct": the padded image's height and width
 }
 
 // density returns the fraction of nonzero elements of w.
@@ -107,7 +110,7 @@ func (sc *sparseCache) get(c *pctx, w *tensor.Tensor, group, width int, build fu
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	k := sparseKey{w, group, wide, format}
+	k := sparseKey{w: w, group: group, wide: wide, format: format}
 	if m, ok := sc.m[k]; ok {
 		return m
 	}
@@ -117,6 +120,24 @@ func (sc *sparseCache) get(c *pctx, w *tensor.Tensor, group, width int, build fu
 	} else {
 		m = buildSparse(format, build(), rows, cols, c.threads)
 	}
+	if sc.m == nil {
+		sc.m = map[sparseKey]kernels.SparseMatrix{}
+	}
+	sc.m[k] = m
+	return m
+}
+
+// getDirect returns the CSR form of w whose column indices are tap
+// offsets into a padded image of the given height and width (see
+// ops_conv_sparse.go), built by build once per image size.
+func (sc *sparseCache) getDirect(w *tensor.Tensor, image [2]int, build func() *kernels.CSR) *kernels.CSR {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	k := sparseKey{w: w, format: "direct", image: image}
+	if m, ok := sc.m[k]; ok {
+		return m.(*kernels.CSR)
+	}
+	m := build()
 	if sc.m == nil {
 		sc.m = map[sparseKey]kernels.SparseMatrix{}
 	}

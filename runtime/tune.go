@@ -64,7 +64,7 @@ const (
 
 // tuneCandidates are the formats tried after dense; those a weight does
 // not fit (N:M without the structure) are skipped.
-var tuneCandidates = []string{"csr", "bsr1x8", "nm1:8", "nm1:4", "nm2:8", "nm2:4", "nm4:8"}
+var tuneCandidates = []string{"direct", "csr", "bsr1x8", "nm1:8", "nm1:4", "nm2:8", "nm2:4", "nm4:8"}
 
 // layerName is the name Options.Formats and LayerFormat use for en.
 func layerName(en *execNode) string {

@@ -210,6 +210,12 @@ func sparseMulDense(w sparseRows, threads int, c []float32, ldc int, b []float32
 	checkMatrix("MulDense", "b", cols, p, b, ldb)
 	checkMatrix("MulDense", "c", rows, p, c, ldc)
 	ep = checkSparseEpilogue(ep, rows, p)
+	runMulDense(w, threads, c, ldc, b, ldb, p, beta, ep)
+}
+
+// runMulDense runs a checked MulDense product (ldb = 1 for MulShifted).
+func runMulDense(w sparseRows, threads int, c []float32, ldc int, b []float32, ldb, p int, beta float32, ep *Epilogue) {
+	rows, _ := w.dims()
 	if rows == 0 || p == 0 {
 		return
 	}

@@ -518,3 +518,54 @@ func TestNMNoSlack(t *testing.T) {
 		}
 	})
 }
+
+// TestCSRMulShifted checks MulShifted against its definition, C[r, j] =
+// beta·C[r, j] + Σ W(r, k)·b[k+j], on random shapes (widths across the
+// kernel's 64-column blocks and lane tails), with the assembly and the
+// generic loops.
+func TestCSRMulShifted(t *testing.T) {
+	asm := useAVX2FMA
+	defer func() { useAVX2FMA = asm }()
+	r := rand.New(rand.NewPCG(33, 34))
+	for it := 0; it < 60; it++ {
+		rows, cols, p := 1+r.IntN(20), 1+r.IntN(200), 1+r.IntN(150)
+		w := spRandom(r, rows, cols, 0.8)
+		s := NewCSR(w, rows, cols)
+		b := randSlice(r, cols-1+p)
+		ldc := p + r.IntN(3)
+		c0 := randSlice(r, rows*ldc)
+		beta := float32(r.IntN(2)) * 0.5
+		ep := &Epilogue{Bias: randSlice(r, rows), BiasPerRow: true, Act: ActRelu}
+		want := make([]float64, len(c0))
+		for i := 0; i < rows; i++ {
+			for j := 0; j < p; j++ {
+				v := float64(beta) * float64(c0[i*ldc+j])
+				if beta == 0 {
+					v = 0
+				}
+				for k := 0; k < cols; k++ {
+					v += float64(w[i*cols+k]) * float64(b[k+j])
+				}
+				want[i*ldc+j] = max(0, v+float64(ep.Bias[i]))
+			}
+		}
+		for _, fast := range []bool{true, false} {
+			useAVX2FMA = fast && asm
+			c := slices.Clone(c0)
+			s.MulShifted(c, ldc, b, p, beta, ep)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < p; j++ {
+					if d := math.Abs(float64(c[i*ldc+j]) - want[i*ldc+j]); d > 1e-4*(1+math.Abs(want[i*ldc+j])) {
+						t.Fatalf("fast %v %d×%d p %d: C[%d, %d] = %v, want %v", fast, rows, cols, p, i, j, c[i*ldc+j], want[i*ldc+j])
+					}
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("short b: no panic")
+		}
+	}()
+	NewCSR([]float32{1, 2}, 1, 2).MulShifted(make([]float32, 4), 4, make([]float32, 4), 4, 0, nil)
+}
