@@ -54,7 +54,7 @@ var (
 // sparseParallelWork is the number of multiply-adds (stored values × width)
 // each extra goroutine must get before a sparse product is split. A
 // variable so that tests and benchmarks can move it.
-var sparseParallelWork = 1 << 17
+var sparseParallelWork = 1 << 18
 
 // sparseTransposeMin, if positive, overrides each format's smallest batch
 // m for which MulVecBatch transposes X and runs the MulDense kernel (AXPYs

@@ -101,9 +101,12 @@ package kernels
 //     about 2× slower than dense; 2:4 at batch 64 is only 1.0–1.5× dense
 //     (the kernel does one B load per FMA, dense Sgemm one per six).
 //   - Parallelism splits rows of W into shares of equal stored values
-//     once nnz·width ≥ 2^17 per goroutine (sparseParallelWork); on this
+//     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork); on this
 //     2-vCPU machine under load it gave no measurable gain, so the table
-//     is single-threaded. Threads on each matrix caps it (0: GOMAXPROCS).
+//     is single-threaded, and below that (LeNet-5's 90%-sparse conv2 on
+//     the direct path, 4.3k values × 92 columns, takes about 15 µs) the
+//     hand-off to a worker on a busy core cost more than it saved.
+//     Threads on each matrix caps it (0: GOMAXPROCS).
 //   - There are no arm64 kernels: other architectures run the generic Go
 //     loops (sparse_other.go, sparse_transpose_other.go).
 const sparseDoc = "see the comment above"

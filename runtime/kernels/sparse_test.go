@@ -569,3 +569,30 @@ func TestCSRMulShifted(t *testing.T) {
 	}()
 	NewCSR([]float32{1, 2}, 1, 2).MulShifted(make([]float32, 4), 4, make([]float32, 4), 4, 0, nil)
 }
+
+// TestBSRSlicedMatchesRows checks the batch-1 BSR8 layout (every lane of
+// a slice, a partial last slice, rows without blocks) against the
+// row-by-row generic loop.
+func TestBSRSlicedMatchesRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for it := 0; it < 40; it++ {
+		rows, cols := 1+r.IntN(40), 8+r.IntN(100)
+		w := spRandom(r, rows, cols, r.Float64())
+		for i := 0; i < rows; i += 1 + r.IntN(4) {
+			clear(w[i*cols : (i+1)*cols])
+		}
+		s := NewBSR8(w, rows, cols)
+		if s.sliced == nil {
+			t.Fatalf("%d×%d: no sliced layout", rows, cols)
+		}
+		x := randSlice(r, cols)
+		want, got := randSlice(r, rows), randSlice(r, rows)
+		bsrDotGeneric(s.RowPtr, s.ColIdx, s.Val, x, want, 0)
+		bsrSlicedDot(s.sliced, x, got)
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
+				t.Fatalf("%d×%d: y[%d] = %v, want %v", rows, cols, i, got[i], want[i])
+			}
+		}
+	}
+}
