@@ -15,9 +15,9 @@ import "sort"
 type bsrSliced struct {
 	rows, cols int
 	steps      []int32   // steps of each slice
-	idx   []int32   // per step, 8 block columns (lane i: row perm[8s+i])
-	val   []float32 // per step, 8 blocks of 8 values
-	perm  []int32   // row of each lane, -1 for the padding of the last slice
+	idx        []int32   // per step, 8 block columns (lane i: row perm[8s+i])
+	val        []float32 // per step, 8 blocks of 8 values
+	perm       []int32   // row of each lane, -1 for the padding of the last slice
 }
 
 // newBSRSliced lays out s's blocks; it needs Cols ≥ 8 (padding blocks
