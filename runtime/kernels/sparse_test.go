@@ -596,3 +596,39 @@ func TestBSRSlicedMatchesRows(t *testing.T) {
 		}
 	}
 }
+
+// TestNM24PairsMatchesRows checks the 2:4 batch-1 layout (odd group
+// counts, partial chunks, row counts around multiples of 8, row ranges
+// that cut passes) against the row-by-row generic loop, with the assembly
+// and the generic loop.
+func TestNM24PairsMatchesRows(t *testing.T) {
+	asm := useAVX2FMA
+	defer func() { useAVX2FMA = asm }()
+	r := rand.New(rand.NewPCG(37, 38))
+	for it := 0; it < 60; it++ {
+		rows, cols := 8+r.IntN(30), 1+r.IntN(70)
+		w := spNMPrune(spRandom(r, rows, cols, 0.2), rows, cols, 2, 4)
+		s, err := NewNM(w, rows, cols, 2, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.pairs == nil {
+			t.Fatalf("%d×%d: no 2:4 layout", rows, cols)
+		}
+		x := randSlice(r, cols)
+		want := make([]float32, rows)
+		nmDotGeneric(rows, s.Groups, 2, 4, s.Off, s.Val, x, want, 0)
+		r0 := r.IntN(rows)
+		r1 := r0 + 1 + r.IntN(rows-r0)
+		for _, fast := range []bool{true, false} {
+			useAVX2FMA = fast && asm
+			got := randSlice(r, rows)
+			s.dotRows(r0, r1, x, got, 0)
+			for i := r0; i < r1; i++ {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
+					t.Fatalf("fast %v %d×%d rows [%d, %d): y[%d] = %v, want %v", fast, rows, cols, r0, r1, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
