@@ -82,13 +82,24 @@ type sparseRows interface {
 	transposeMin() int
 }
 
+// batchDotter is implemented by formats with a kernel of their own for
+// MulVecBatch below transposeMin rows (when batchDot reports it applies),
+// which the driver prefers to dotRows one row of X at a time.
+type batchDotter interface {
+	batchDot() bool
+	// dotBatch computes Y[i, r] = W[r, :]·X[i, :] for r in [r0, r1) and
+	// the m rows of X and Y.
+	dotBatch(r0, r1 int, x []float32, ldx int, y []float32, ldy, m int)
+}
+
 // sparseJob carries one sparse product through its goroutines; it and its
 // scratch are recycled through sparseJobPool.
 type sparseJob struct {
 	w       sparseRows
 	threads int
 
-	dot       bool // dotRows (one row of X) instead of mulRows
+	dot       bool        // dotRows (one row of X) instead of mulRows
+	batch     batchDotter // dotBatch (all rows of X) instead of either
 	b         []float32
 	ldb       int
 	c         []float32
@@ -111,7 +122,7 @@ func getSparseJob(w sparseRows, threads int) *sparseJob {
 }
 
 func putSparseJob(j *sparseJob) {
-	j.w, j.b, j.c, j.ep = nil, nil, nil, nil
+	j.w, j.b, j.c, j.ep, j.batch = nil, nil, nil, nil, nil
 	sparseJobPool.Put(j)
 }
 
@@ -159,6 +170,10 @@ func (j *sparseJob) run(width int) {
 func (j *sparseJob) share(t int) {
 	r0, r1 := j.bounds[t], j.bounds[t+1]
 	if r0 >= r1 {
+		return
+	}
+	if j.batch != nil {
+		j.batch.dotBatch(r0, r1, j.b, j.ldb, j.c, j.ldc, j.n)
 		return
 	}
 	if j.dot {
@@ -247,6 +262,16 @@ func sparseMulVecBatch(w sparseRows, threads int, y []float32, ldy int, x []floa
 		tmin = sparseTransposeMin
 	}
 	j := getSparseJob(w, threads)
+	if bd, ok := w.(batchDotter); ok && m < tmin && beta == 0 && cols > 0 && bd.batchDot() {
+		j.batch = bd
+		j.b, j.ldb, j.c, j.ldc, j.n = x, ldx, y, ldy, m
+		j.run(m)
+		if ep != nil {
+			ep.apply(y, ldy, 0, 0, m, rows)
+		}
+		putSparseJob(j)
+		return
+	}
 	if m < tmin || cols == 0 {
 		j.dot, j.ldb, j.ldc, j.n, j.beta = true, 0, 0, 0, beta
 		for i := 0; i < m; i++ {

@@ -12,8 +12,9 @@ package kernels
 // 4.5 bytes per value instead of 5. The four accumulators of a pass sum
 // to its eight outputs in order with three horizontal adds.
 type nm24Pairs struct {
+	cols           int
 	passes, chunks int      // chunks = ceil(Cols/8), the last one possibly partial
-	full           int      // chunks that lie inside x
+	full           int      // chunks that lie inside x (the last is partial otherwise)
 	idx            []uint32 // per pass, chunk and pair: the lanes' columns within the chunk
 	val            []float32
 }
@@ -27,7 +28,7 @@ func newNM24Pairs(s *NM) *nm24Pairs {
 	if s.N != 2 || s.M != 4 || s.Rows < 8 || s.Cols == 0 {
 		return nil
 	}
-	d := &nm24Pairs{passes: s.Rows / 8, chunks: (s.Cols + 7) / 8, full: s.Cols / 8}
+	d := &nm24Pairs{cols: s.Cols, passes: s.Rows / 8, chunks: (s.Cols + 7) / 8, full: s.Cols / 8}
 	st := s.Groups * 2
 	for p := 0; p < d.passes; p++ {
 		for c := 0; c < d.chunks; c++ {
@@ -59,27 +60,26 @@ func (d *nm24Pairs) bytes() int {
 	return 4 * (len(d.idx) + len(d.val))
 }
 
-// nm24PairsDotGeneric computes y[8p+i] = row 8p+i of W times x for the
-// passes [p0, p1), x having the matrix's columns.
-func nm24PairsDotGeneric(d *nm24Pairs, p0, p1 int, x, y []float32) {
-	var xt [8]float32
-	for p := p0; p < p1; p++ {
-		var acc [8]float32
-		for c := 0; c < d.chunks; c++ {
-			xc := xt[:]
-			if c < d.full {
-				xc = x[8*c : 8*c+8]
-			} else {
-				copy(xt[:], x[8*c:])
-			}
-			for pr := 0; pr < 4; pr++ {
-				q := (p*d.chunks+c)*4 + pr
-				word := d.idx[q]
-				for l := 0; l < 8; l++ {
-					acc[pr+4*(l/4)] += d.val[8*q+l] * xc[word>>(4*l)&7]
+// nm24PairsDotGeneric computes Y[i, 8p:8p+8] = rows 8p… of W times
+// X[i, :] for the passes [p0, p1) and the m rows of X (stride ldx) and Y
+// (stride ldy).
+func nm24PairsDotGeneric(d *nm24Pairs, p0, p1 int, x []float32, ldx int, y []float32, ldy, m int) {
+	for i := 0; i < m; i++ {
+		xi := x[i*ldx : i*ldx+d.cols]
+		for p := p0; p < p1; p++ {
+			var acc [8]float32
+			for c := 0; c < d.chunks; c++ {
+				var xc [8]float32
+				copy(xc[:], xi[8*c:])
+				for pr := 0; pr < 4; pr++ {
+					q := (p*d.chunks+c)*4 + pr
+					word := d.idx[q]
+					for l := 0; l < 8; l++ {
+						acc[pr+4*(l/4)] += d.val[8*q+l] * xc[word>>(4*l)&7]
+					}
 				}
 			}
+			copy(y[i*ldy+8*p:i*ldy+8*p+8], acc[:])
 		}
-		copy(y[8*p:8*p+8], acc[:])
 	}
 }

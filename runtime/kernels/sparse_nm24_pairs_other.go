@@ -2,6 +2,6 @@
 
 package kernels
 
-func nm24PairsDot(d *nm24Pairs, p0, p1 int, x, y []float32) {
-	nm24PairsDotGeneric(d, p0, p1, x, y)
+func nm24PairsDot(d *nm24Pairs, p0, p1 int, x []float32, ldx int, y []float32, ldy, m int) {
+	nm24PairsDotGeneric(d, p0, p1, x, ldx, y, ldy, m)
 }

@@ -597,16 +597,16 @@ func TestBSRSlicedMatchesRows(t *testing.T) {
 	}
 }
 
-// TestNM24PairsMatchesRows checks the 2:4 batch-1 layout (odd group
+// TestNM24PairsMatchesRows checks the 2:4 batch layout (odd group
 // counts, partial chunks, row counts around multiples of 8, row ranges
-// that cut passes) against the row-by-row generic loop, with the assembly
-// and the generic loop.
+// that cut passes, several rows of X with strides) against the row-by-row
+// generic loop, with the assembly and the generic loop.
 func TestNM24PairsMatchesRows(t *testing.T) {
 	asm := useAVX2FMA
 	defer func() { useAVX2FMA = asm }()
 	r := rand.New(rand.NewPCG(37, 38))
 	for it := 0; it < 60; it++ {
-		rows, cols := 8+r.IntN(30), 1+r.IntN(70)
+		rows, cols, m := 8+r.IntN(30), 1+r.IntN(70), 1+r.IntN(5)
 		w := spNMPrune(spRandom(r, rows, cols, 0.2), rows, cols, 2, 4)
 		s, err := NewNM(w, rows, cols, 2, 4)
 		if err != nil {
@@ -615,18 +615,23 @@ func TestNM24PairsMatchesRows(t *testing.T) {
 		if s.pairs == nil {
 			t.Fatalf("%d×%d: no 2:4 layout", rows, cols)
 		}
-		x := randSlice(r, cols)
-		want := make([]float32, rows)
-		nmDotGeneric(rows, s.Groups, 2, 4, s.Off, s.Val, x, want, 0)
+		ldx, ldy := cols+r.IntN(3), rows+r.IntN(3)
+		x := randSlice(r, m*ldx)
+		want := make([]float32, m*ldy)
+		for i := 0; i < m; i++ {
+			nmDotGeneric(rows, s.Groups, 2, 4, s.Off, s.Val, x[i*ldx:i*ldx+cols], want[i*ldy:i*ldy+rows], 0)
+		}
 		r0 := r.IntN(rows)
 		r1 := r0 + 1 + r.IntN(rows-r0)
 		for _, fast := range []bool{true, false} {
 			useAVX2FMA = fast && asm
-			got := randSlice(r, rows)
-			s.dotRows(r0, r1, x, got, 0)
-			for i := r0; i < r1; i++ {
-				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
-					t.Fatalf("fast %v %d×%d rows [%d, %d): y[%d] = %v, want %v", fast, rows, cols, r0, r1, i, got[i], want[i])
+			got := randSlice(r, m*ldy)
+			s.dotBatch(r0, r1, x, ldx, got, ldy, m)
+			for i := 0; i < m; i++ {
+				for k := r0; k < r1; k++ {
+					if d := math.Abs(float64(got[i*ldy+k] - want[i*ldy+k])); d > 1e-5*float64(cols) {
+						t.Fatalf("fast %v %d×%d m %d rows [%d, %d): y[%d, %d] = %v, want %v", fast, rows, cols, m, r0, r1, i, k, got[i*ldy+k], want[i*ldy+k])
+					}
 				}
 			}
 		}
