@@ -22,8 +22,9 @@ type Options struct {
 	Dense bool
 	// Tune times each pruned Conv, Gemm and MatMul (a constant weight with
 	// at most half its values nonzero) in dense and in each sparse format
-	// that fits it, at each new input signature when planning, and keeps
-	// the fastest (dense unless a format is measurably faster). Without
+	// that fits it, and each other Conv in dense and "direct", at each new
+	// input signature when planning, and keeps the fastest (dense unless a
+	// format is measurably faster). Without
 	// it, the format follows a density heuristic (sparse.go).
 	Tune bool
 	// Formats forces the format of layers by node name (or, for an
