@@ -2,9 +2,12 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -309,5 +312,89 @@ func TestSparseDirectConv(t *testing.T) {
 				t.Errorf("%s (format %q): direct differs from dense: %v", tc.name, format, err)
 			}
 		}
+	}
+}
+
+// magnitudePruned returns a copy of w with the fraction s of its smallest
+// |w| set to zero.
+func magnitudePruned(w *tensor.Tensor, s float64) *tensor.Tensor {
+	mags := make([]float64, len(w.F32))
+	for i, v := range w.F32 {
+		mags[i] = math.Abs(float64(v))
+	}
+	sort.Float64s(mags)
+	cut := mags[min(len(mags)-1, int(s*float64(len(mags))))]
+	out := w.Clone()
+	for i, v := range out.F32 {
+		if math.Abs(float64(v)) < cut {
+			out.F32[i] = 0
+		}
+	}
+	return out
+}
+
+// TestDirectConvBreakEven prints, for LeNet-5's conv1 and conv2 (trained
+// weights, magnitude-pruned to each sparsity, batch 1), the speed-up of
+// the direct sparse convolution and of im2col + CSR over dense
+// (im2col + GEMM), and the lowest sparsity at which each wins. It runs
+// only when PODA_SPARSE_SWEEP is set:
+//
+//	PODA_SPARSE_SWEEP=1 go test -run TestDirectConvBreakEven -v -cpu 1 ./runtime/
+func TestDirectConvBreakEven(t *testing.T) {
+	if os.Getenv("PODA_SPARSE_SWEEP") == "" {
+		t.Skip("set PODA_SPARSE_SWEEP=1 to run the sweep")
+	}
+	m, err := graph.Load(filepath.Join(modelsDir, "lenet5.onnx"), onnx.Limits{})
+	if err != nil {
+		t.Skip("fixture:", err)
+	}
+	sparsities := []float64{0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+	r := rand.New(rand.NewSource(14))
+	for _, c := range []struct {
+		name string
+		x    []int
+	}{{"conv1", []int{1, 1, 28, 28}}, {"conv2", []int{1, 20, 12, 12}}} {
+		var out strings.Builder
+		fmt.Fprintf(&out, "%s, input %v: speed-up over dense\n%-8s", c.name, c.x, "sparsity")
+		for _, sp := range sparsities {
+			fmt.Fprintf(&out, " %6.0f%%", 100*sp)
+		}
+		out.WriteString("  break-even\n")
+		in := map[string]*tensor.Tensor{"x": randTensor(r, c.x...)}
+		ratios := map[string][]float64{}
+		for _, sp := range sparsities {
+			g := &graph.Graph{Inputs: []*graph.Value{{Name: "x", DType: tensor.Float}}, Outputs: []*graph.Value{{Name: "y"}},
+				Nodes: []*graph.Node{{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}}}}
+			g.AddInitializer("w", magnitudePruned(&m.Graph.Initializer(c.name+".weight").Tensor, sp))
+			g.AddInitializer("b", &m.Graph.Initializer(c.name+".bias").Tensor)
+			model := &graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}
+			var runs []func()
+			for _, f := range []string{"dense", "direct", "csr"} {
+				s, err := New(model, Options{Formats: map[string]string{"conv": f}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs = append(runs, func() {
+					if _, err := s.Run(context.Background(), in); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			ns := timeRuns(runs)
+			ratios["direct"] = append(ratios["direct"], ns[0]/ns[1])
+			ratios["csr"] = append(ratios["csr"], ns[0]/ns[2])
+		}
+		for _, f := range []string{"direct", "csr"} {
+			fmt.Fprintf(&out, "%-8s", f)
+			be := "none"
+			for i, x := range ratios[f] {
+				fmt.Fprintf(&out, " %6.2fx", x)
+				if x > 1 && be == "none" {
+					be = fmt.Sprintf("%.0f%%", 100*sparsities[i])
+				}
+			}
+			fmt.Fprintf(&out, "  %s\n", be)
+		}
+		t.Log("\n" + out.String())
 	}
 }
