@@ -14,8 +14,8 @@ import (
 // (sparse_doc.go, TestSparseBreakEven on LeNet-300's fc1):
 //
 //   - narrow products (a Gemm or MatMul on fewer than 4 rows): BSR 1×8
-//     from 80% zeros (1.6× dense there, 2.8× at 90%), else 2:4 N:M when
-//     the weight has that structure (1.4×);
+//     from 60% zeros (1.2× dense there, 1.8× at 80%, 3× at 90%), else 2:4
+//     N:M when the weight has that structure (1.7×);
 //   - wide products (4 or more rows, or a convolution's output pixels):
 //     N:M when the weight has the structure (1:8 4×, 1:4 and 2:8 2×, 2:4
 //     1.2×), else CSR from 65% zeros (1.07× at 60%, 1.4× at 70%, 2× at
@@ -62,7 +62,7 @@ import (
 // generic Go sparse loops and will differ.
 const (
 	maxSparseDensity = 0.5  // no format pays above this
-	bsrDensity       = 0.2  // narrow products: BSR8 at or below
+	bsrDensity       = 0.4  // narrow products: BSR8 at or below
 	csrDensity       = 0.35 // wide products: CSR at or below
 	sparseWidthCSR   = 4    // rows of X (or pixels) from which a product is wide
 )
