@@ -131,12 +131,7 @@ func putSparseJob(j *sparseJob) {
 func (j *sparseJob) run(width int) {
 	rows, _ := j.w.dims()
 	total := j.w.rowWork(rows)
-	procs := j.threads
-	if procs <= 0 {
-		procs = runtime.GOMAXPROCS(0)
-	}
-	nt := min(procs, maxSparseThreads, rows, max(1, total*max(width, 1)/sparseParallelWork))
-	j.nt = max(nt, 1)
+	j.nt = sparseShares(j.w, j.threads, width)
 	j.bounds[0] = 0
 	for t := 1; t < j.nt; t++ {
 		// The first row whose cumulative work reaches t/nt of the total.
@@ -164,6 +159,18 @@ func (j *sparseJob) run(width int) {
 	}
 	j.share(0)
 	j.wg.Wait()
+}
+
+// sparseShares returns the goroutines a product of the given width on w
+// runs on: one per sparseParallelWork multiply-adds, within threads (0:
+// GOMAXPROCS) and the rows.
+func sparseShares(w sparseRows, threads, width int) int {
+	rows, _ := w.dims()
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	nt := min(threads, maxSparseThreads, rows, max(1, w.rowWork(rows)*max(width, 1)/sparseParallelWork))
+	return max(nt, 1)
 }
 
 // share computes rows bounds[t]..bounds[t+1] and their epilogue.
@@ -261,8 +268,22 @@ func sparseMulVecBatch(w sparseRows, threads int, y []float32, ldy int, x []floa
 	if sparseTransposeMin > 0 {
 		tmin = sparseTransposeMin
 	}
+	bd, batch := w.(batchDotter)
+	batch = batch && m < tmin && beta == 0 && cols > 0 && bd.batchDot()
+	if (batch || m == 1 && cols > 0) && sparseShares(w, threads, m) == 1 {
+		// One goroutine: no job to hand out.
+		if batch {
+			bd.dotBatch(0, rows, x, ldx, y, ldy, m)
+		} else {
+			w.dotRows(0, rows, x[:cols], y[:rows], beta)
+		}
+		if ep != nil {
+			ep.apply(y, ldy, 0, 0, m, rows)
+		}
+		return
+	}
 	j := getSparseJob(w, threads)
-	if bd, ok := w.(batchDotter); ok && m < tmin && beta == 0 && cols > 0 && bd.batchDot() {
+	if batch {
 		j.batch = bd
 		j.b, j.ldb, j.c, j.ldc, j.n = x, ldx, y, ldy, m
 		j.run(m)
