@@ -183,6 +183,10 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		return o.depthwise(c, g, N, C, act)
 	}
 
+	if run, ok := o.sparseDirect(c, g, act); ok {
+		return run, nil
+	}
+
 	pointwise := true
 	for i := 0; i < r; i++ {
 		if g.k[i] != 1 || g.stride[i] != 1 || g.padB[i] != 0 || g.padE[i] != 0 {

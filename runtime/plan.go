@@ -601,10 +601,25 @@ func bindTensor(dt tensor.DType, shape []int, ptr unsafe.Pointer) tensor.Tensor 
 	return t
 }
 
+// tensorWithDims is a tensor header with room for its shape, so that a
+// tensor of up to 6 dimensions costs one allocation besides its elements.
+type tensorWithDims struct {
+	t    tensor.Tensor
+	dims [6]int
+}
+
 // newTensor allocates a zeroed tensor.
 func newTensor(dt tensor.DType, shape []int) *tensor.Tensor {
 	n := tensor.Prod(shape)
-	t := &tensor.Tensor{DType: dt, Shape: append([]int{}, shape...)}
+	var t *tensor.Tensor
+	if len(shape) <= len(tensorWithDims{}.dims) {
+		h := &tensorWithDims{}
+		copy(h.dims[:], shape)
+		t = &h.t
+		t.DType, t.Shape = dt, h.dims[:len(shape):len(shape)]
+	} else {
+		t = &tensor.Tensor{DType: dt, Shape: append([]int{}, shape...)}
+	}
 	switch dt {
 	case tensor.Float:
 		t.F32 = make([]float32, n)

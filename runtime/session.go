@@ -22,14 +22,16 @@ type Options struct {
 	Dense bool
 	// Tune times each pruned Conv, Gemm and MatMul (a constant weight with
 	// at most half its values nonzero) in dense and in each sparse format
-	// that fits it, at each new input signature when planning, and keeps
-	// the fastest (dense unless a format is measurably faster). Without
+	// that fits it, and each other Conv in dense and "direct", at each new
+	// input signature when planning, and keeps the fastest (dense unless a
+	// format is measurably faster). Without
 	// it, the format follows a density heuristic (sparse.go).
 	Tune bool
 	// Formats forces the format of layers by node name (or, for an
 	// unnamed node, its first output's name): "dense", "csr", "bsr1x8"
-	// (or "bsr8"), "nm2:4" and other N:M. A format the weight does not fit
-	// runs dense. It takes precedence over Tune; LoadTuning reads one
+	// (or "bsr8"), "nm2:4" and other N:M, and for ungrouped stride-1
+	// convolutions "direct" (CSR taps over the image, no im2col). A format
+	// the weight does not fit runs dense. It takes precedence over Tune; LoadTuning reads one
 	// from a tuning file.
 	Formats map[string]string
 }
@@ -200,8 +202,13 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (ma
 	if err != nil {
 		return nil, err
 	}
-	outs, err := p.execute(ctx, ins)
-	if err != nil {
+	var obuf [8]*tensor.Tensor
+	outs := obuf[:0]
+	if len(p.outputs) > len(obuf) {
+		outs = make([]*tensor.Tensor, 0, len(p.outputs))
+	}
+	outs = outs[:len(p.outputs)]
+	if err := p.execute(ctx, ins, outs); err != nil {
 		return nil, err
 	}
 	res := make(map[string]*tensor.Tensor, len(outs))
@@ -295,10 +302,10 @@ func (s *Session) planFor(ins []*tensor.Tensor) (*plan, error) {
 	return p, nil
 }
 
-// execute runs the plan's steps on an arena from the pool. A panic in an
-// op (a bug, or input contents an op does not check) becomes an error
-// naming the node.
-func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+// execute runs the plan's steps on an arena from the pool and sets outs
+// (one per session output) to the outputs. A panic in an op (a bug, or
+// input contents an op does not check) becomes an error naming the node.
+func (p *plan) execute(ctx context.Context, ins, outs []*tensor.Tensor) (err error) {
 	cur := -1
 	defer func() {
 		if r := recover(); r != nil {
@@ -306,7 +313,7 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tenso
 			if cur >= 0 {
 				name = p.steps[cur].node.node.String()
 			}
-			outs, err = nil, fmt.Errorf("runtime: %s: internal error: %v", name, r)
+			err = fmt.Errorf("runtime: %s: internal error: %v", name, r)
 		}
 	}()
 	a, _ := p.pool.Get().(*arena)
@@ -328,7 +335,6 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tenso
 	for i, si := range p.inputs {
 		a.t[si] = *ins[i]
 	}
-	outs = make([]*tensor.Tensor, len(p.outputs))
 	for i, si := range p.outputs {
 		sl := &p.slots[si]
 		if sl.kind == slotOutput {
@@ -347,12 +353,12 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tenso
 	*e = env{ctx: ctx, scratch: a.scratch, threads: p.threads}
 	for i := range p.steps {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		st := &p.steps[i]
 		cur = i
 		if err := st.run(e, a.ins[i], a.outs[i]); err != nil {
-			return nil, fmt.Errorf("runtime: %s: %w", st.node.node, err)
+			return fmt.Errorf("runtime: %s: %w", st.node.node, err)
 		}
 	}
 	cur = -1
@@ -364,7 +370,7 @@ func (p *plan) execute(ctx context.Context, ins []*tensor.Tensor) (outs []*tenso
 			outs[i] = t.Clone()
 		}
 	}
-	return outs, nil
+	return nil
 }
 
 func indexOf(s []int, v int) int {

@@ -158,8 +158,8 @@ func TestConcurrentRuns(t *testing.T) {
 }
 
 // TestSteadyStateAllocs checks that a Run on a cached plan allocates only
-// its outputs: the result map (header and bucket), the slice of output
-// pointers, and per output its header, shape and data.
+// its outputs: the result map (header and bucket), and per output its
+// header (with its shape) and data.
 func TestSteadyStateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -179,7 +179,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		}
 	})
 	const outputs = 1
-	if limit := float64(3 + 3*outputs); allocs > limit {
+	if limit := float64(2 + 2*outputs); allocs > limit {
 		t.Errorf("%.1f allocations per Run, want at most %.0f (outputs only)", allocs, limit)
 	}
 	t.Logf("%.1f allocations per Run", allocs)

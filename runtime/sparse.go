@@ -14,12 +14,14 @@ import (
 // (sparse_doc.go, TestSparseBreakEven on LeNet-300's fc1):
 //
 //   - narrow products (a Gemm or MatMul on fewer than 4 rows): BSR 1×8
-//     from 80% zeros (1.6× dense there, 2.8× at 90%), else 2:4 N:M when
-//     the weight has that structure (1.4×);
+//     from 60% zeros (1.2× dense there, 1.8× at 80%, 3× at 90%), else 2:4
+//     N:M when the weight has that structure (1.7×);
 //   - wide products (4 or more rows, or a convolution's output pixels):
 //     N:M when the weight has the structure (1:8 4×, 1:4 and 2:8 2×, 2:4
 //     1.2×), else CSR from 65% zeros (1.07× at 60%, 1.4× at 70%, 2× at
-//     80%).
+//     80%);
+//   - ungrouped stride-1 convolutions from 65% zeros: the direct sparse
+//     convolution (ops_conv_sparse.go), which needs no im2col.
 //
 // Anything denser stays on dense GEMM. That is the choice without
 // Options.Tune; with it (tune.go) each layer's format is measured instead,
@@ -36,23 +38,23 @@ import (
 //	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel|BenchmarkNM24|BenchmarkStructuredPlusSparse' -benchtime 1000x -count 3
 //
 //	model, pruning, batch                 dense µs   sparse µs   speedup
-//	LeNet-300-100, 95% global, b1            27          9.1     2.95–3.01×
-//	LeNet-300-100, 95% global, b64          681–766    113–144   5.3–6.0×
-//	LeNet-5, 90% global, b1                 283–342    188–249   1.37–1.50×
-//	LeNet-300-100, 2:4 forced, b1            26–28      21–24    1.17–1.25×
-//	LeNet-300-100, 2:4 forced, b64          783–797    666–674   1.18×
-//	LeNet-5, Gemms 2:4 forced, b1           325–351    312–339   1.03–1.05×
-//	LeNet-5 structured 50% (dense), b1      250–324     73–104   3.1–3.4× vs the original
-//	LeNet-5 structured 50% + 90%, b1        245–339     50–79    4.3–4.9× vs the original
+//	LeNet-300-100, 95% global, b1           19–27      5.1–6.7    3.77–4.02×
+//	LeNet-300-100, 95% global, b64         452–497     77–87     5.7–6.0×
+//	LeNet-5, 90% global, b1                212–251     85–93     2.5–2.7× (3.0–3.2× in other runs)
+//	LeNet-300-100, 2:4 forced, b1           28–29      15        1.84–1.89×
+//	LeNet-300-100, 2:4 forced, b64         520–553    451–462    1.13–1.23×
+//	LeNet-5, Gemms 2:4 forced, b1          247–249    229–230    1.08×
+//	LeNet-5 structured 50% (dense), b1     196–228     61–77     2.9–3.2× vs the original
+//	LeNet-5 structured 50% + 90%, b1       187–217     20–29     7.5–9.6× vs the original
 //
-// Per layer (the tuner's own timings, `poda bench --tune`): LeNet-300 at
-// 95% fc1 3.3–5.5× (bsr1x8 or csr at b1), 8.6–8.9× (csr at b64), fc2
-// 2.2× / 5.0–5.2×; LeNet-5 at 90% conv2 1.7–2.0× (csr), fc1 2.0× (bsr1x8),
-// conv1 (23% zeros under the global threshold) dense; 2:4 LeNet-300 fc1
-// 1.26× and fc2 1.68× at b1, while at b64 fc1 stays dense (the 2:4 kernel
-// does not beat dense GEMM there) and fc2/fc3 take nm4:8 (1.9×). LeNet-5's
-// whole-model gain is small because conv1 (dense), im2col and pooling
-// dominate its time once the large layers are sparse.
+// Per layer: LeNet-300 at 95% fc1 5–7× (bsr1x8 at b1, the tuner's own
+// timings) and 7–9× (csr at b64); LeNet-5 at 90% conv2 4.6–5× on the
+// direct convolution (CSR taps over the image, ops_conv_sparse.go) where
+// im2col + CSR gave 1.3–1.4×, conv1 (77% nonzero) 1.4× on the direct
+// path too, fc1 2.0–2.5× (bsr1x8). 2:4 per Gemm (BenchmarkNM24Layers),
+// b1 / b64: LeNet-300 fc1 1.6× / 1.06–1.11×, fc2 1.8–2.4× / 1.5×, LeNet-5
+// fc1 1.55–1.9× / 0.8–0.9× (left dense by Tune); at b64 the 2:4 MulDense
+// kernel, one load of B per FMA, stays near dense GEMM.
 //
 // Machine caveat: AMD EPYC (Zen 3, AVX2+FMA), 2 vCPUs shared with other
 // jobs (load average 3–9 during the runs), GOMAXPROCS 2, Go 1.26,
@@ -60,7 +62,7 @@ import (
 // generic Go sparse loops and will differ.
 const (
 	maxSparseDensity = 0.5  // no format pays above this
-	bsrDensity       = 0.2  // narrow products: BSR8 at or below
+	bsrDensity       = 0.4  // narrow products: BSR8 at or below
 	csrDensity       = 0.35 // wide products: CSR at or below
 	sparseWidthCSR   = 4    // rows of X (or pixels) from which a product is wide
 )
@@ -77,6 +79,7 @@ type sparseKey struct {
 	group  int
 	wide   bool
 	format string // "" for the heuristic choice, else the format asked for
+	image  [2]int // "direct": the padded image's height and width
 }
 
 // density returns the fraction of nonzero elements of w.
@@ -107,7 +110,7 @@ func (sc *sparseCache) get(c *pctx, w *tensor.Tensor, group, width int, build fu
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	k := sparseKey{w, group, wide, format}
+	k := sparseKey{w: w, group: group, wide: wide, format: format}
 	if m, ok := sc.m[k]; ok {
 		return m
 	}
@@ -117,6 +120,24 @@ func (sc *sparseCache) get(c *pctx, w *tensor.Tensor, group, width int, build fu
 	} else {
 		m = buildSparse(format, build(), rows, cols, c.threads)
 	}
+	if sc.m == nil {
+		sc.m = map[sparseKey]kernels.SparseMatrix{}
+	}
+	sc.m[k] = m
+	return m
+}
+
+// getDirect returns the CSR form of w whose column indices are tap
+// offsets into a padded image of the given height and width (see
+// ops_conv_sparse.go), built by build once per image size.
+func (sc *sparseCache) getDirect(w *tensor.Tensor, image [2]int, build func() *kernels.CSR) *kernels.CSR {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	k := sparseKey{w: w, format: "direct", image: image}
+	if m, ok := sc.m[k]; ok {
+		return m.(*kernels.CSR)
+	}
+	m := build()
 	if sc.m == nil {
 		sc.m = map[sparseKey]kernels.SparseMatrix{}
 	}

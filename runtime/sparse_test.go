@@ -2,9 +2,12 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -243,5 +246,155 @@ func TestPrunedLeNet300(t *testing.T) {
 	}
 	if err := compareTensors(outs[0], outs[1], 1e-4, 1e-5); err != nil {
 		t.Errorf("sparse differs from dense: %v", err)
+	}
+}
+
+// TestSparseDirectConv runs pruned stride-1 convolutions (padding,
+// dilation, 1-D, a batch, a fused Relu, a bias fed as an input) on the
+// direct sparse path, asked for and by the heuristic, and compares them
+// with dense GEMM.
+func TestSparseDirectConv(t *testing.T) {
+	r := rand.New(rand.NewSource(13))
+	for _, tc := range []struct {
+		name   string
+		x, w   []int
+		attrs  []*pb.AttributeProto
+		relu   bool
+		biasIn bool
+	}{
+		{"5x5 valid", []int{1, 3, 12, 12}, []int{8, 3, 5, 5}, nil, false, false},
+		{"3x3 pad 1 relu batch 3", []int{3, 4, 9, 11}, []int{6, 4, 3, 3}, []*pb.AttributeProto{intsAttr("pads", 1, 1, 1, 1)}, true, false},
+		{"3x3 pads 2 0 1 3 dilation 2", []int{2, 2, 10, 7}, []int{5, 2, 3, 3},
+			[]*pb.AttributeProto{intsAttr("pads", 2, 0, 1, 3), intsAttr("dilations", 2, 2)}, false, true},
+		{"1x1", []int{1, 16, 5, 5}, []int{12, 16, 1, 1}, nil, true, false},
+		{"1-D k3 pad 1", []int{2, 5, 30}, []int{7, 5, 3}, []*pb.AttributeProto{intsAttr("pads", 1, 1)}, false, false},
+		{"wide 100 columns", []int{1, 2, 20, 100}, []int{4, 2, 3, 3}, []*pb.AttributeProto{intsAttr("pads", 1, 1, 1, 1)}, false, false},
+	} {
+		x := randTensor(r, tc.x...)
+		w := prune(r, randTensor(r, tc.w...), 0.2)
+		b := randTensor(r, tc.w[0])
+		for _, format := range []string{"direct", ""} {
+			var outs [2]*tensor.Tensor
+			for i, dense := range []bool{false, true} {
+				nodes := []*graph.Node{{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"c"}, Attrs: tc.attrs}}
+				if tc.relu {
+					nodes = append(nodes, &graph.Node{OpType: "Relu", Inputs: []string{"c"}, Outputs: []string{"y"}})
+				} else {
+					nodes[0].Outputs = []string{"y"}
+				}
+				g := &graph.Graph{Nodes: nodes, Inputs: []*graph.Value{{Name: "x", DType: tensor.Float}}, Outputs: []*graph.Value{{Name: "y"}}}
+				g.AddInitializer("w", w)
+				in := map[string]*tensor.Tensor{"x": x}
+				if tc.biasIn {
+					g.Inputs = append(g.Inputs, &graph.Value{Name: "b", DType: tensor.Float})
+					in["b"] = b
+				} else {
+					g.AddInitializer("b", b)
+				}
+				opt := Options{Dense: dense}
+				if format != "" {
+					opt.Formats = map[string]string{"conv": format}
+				}
+				s, err := New(&graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := s.Run(context.Background(), in)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				outs[i] = out["y"]
+				if f := s.LayerFormats()[0].Format; !dense && f != "direct" {
+					t.Errorf("%s (format %q): runs %s", tc.name, format, f)
+				}
+			}
+			if err := compareTensors(outs[0], outs[1], 1e-4, 1e-5); err != nil {
+				t.Errorf("%s (format %q): direct differs from dense: %v", tc.name, format, err)
+			}
+		}
+	}
+}
+
+// magnitudePruned returns a copy of w with the fraction s of its smallest
+// |w| set to zero.
+func magnitudePruned(w *tensor.Tensor, s float64) *tensor.Tensor {
+	mags := make([]float64, len(w.F32))
+	for i, v := range w.F32 {
+		mags[i] = math.Abs(float64(v))
+	}
+	sort.Float64s(mags)
+	cut := mags[min(len(mags)-1, int(s*float64(len(mags))))]
+	out := w.Clone()
+	for i, v := range out.F32 {
+		if math.Abs(float64(v)) < cut {
+			out.F32[i] = 0
+		}
+	}
+	return out
+}
+
+// TestDirectConvBreakEven prints, for LeNet-5's conv1 and conv2 (trained
+// weights, magnitude-pruned to each sparsity, batch 1), the speed-up of
+// the direct sparse convolution and of im2col + CSR over dense
+// (im2col + GEMM), and the lowest sparsity at which each wins. It runs
+// only when PODA_SPARSE_SWEEP is set:
+//
+//	PODA_SPARSE_SWEEP=1 go test -run TestDirectConvBreakEven -v -cpu 1 ./runtime/
+func TestDirectConvBreakEven(t *testing.T) {
+	if os.Getenv("PODA_SPARSE_SWEEP") == "" {
+		t.Skip("set PODA_SPARSE_SWEEP=1 to run the sweep")
+	}
+	m, err := graph.Load(filepath.Join(modelsDir, "lenet5.onnx"), onnx.Limits{})
+	if err != nil {
+		t.Skip("fixture:", err)
+	}
+	sparsities := []float64{0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+	r := rand.New(rand.NewSource(14))
+	for _, c := range []struct {
+		name string
+		x    []int
+	}{{"conv1", []int{1, 1, 28, 28}}, {"conv2", []int{1, 20, 12, 12}}} {
+		var out strings.Builder
+		fmt.Fprintf(&out, "%s, input %v: speed-up over dense\n%-8s", c.name, c.x, "sparsity")
+		for _, sp := range sparsities {
+			fmt.Fprintf(&out, " %6.0f%%", 100*sp)
+		}
+		out.WriteString("  break-even\n")
+		in := map[string]*tensor.Tensor{"x": randTensor(r, c.x...)}
+		ratios := map[string][]float64{}
+		for _, sp := range sparsities {
+			g := &graph.Graph{Inputs: []*graph.Value{{Name: "x", DType: tensor.Float}}, Outputs: []*graph.Value{{Name: "y"}},
+				Nodes: []*graph.Node{{Name: "conv", OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}}}}
+			g.AddInitializer("w", magnitudePruned(&m.Graph.Initializer(c.name+".weight").Tensor, sp))
+			g.AddInitializer("b", &m.Graph.Initializer(c.name+".bias").Tensor)
+			model := &graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}
+			var runs []func()
+			for _, f := range []string{"dense", "direct", "csr"} {
+				s, err := New(model, Options{Formats: map[string]string{"conv": f}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs = append(runs, func() {
+					if _, err := s.Run(context.Background(), in); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			ns := timeRuns(runs)
+			ratios["direct"] = append(ratios["direct"], ns[0]/ns[1])
+			ratios["csr"] = append(ratios["csr"], ns[0]/ns[2])
+		}
+		for _, f := range []string{"direct", "csr"} {
+			fmt.Fprintf(&out, "%-8s", f)
+			be := "none"
+			for i, x := range ratios[f] {
+				fmt.Fprintf(&out, " %6.2fx", x)
+				if x > 1 && be == "none" {
+					be = fmt.Sprintf("%.0f%%", 100*sparsities[i])
+				}
+			}
+			fmt.Fprintf(&out, "  %s\n", be)
+		}
+		t.Log("\n" + out.String())
 	}
 }

@@ -347,6 +347,56 @@ func BenchmarkNM24(b *testing.B) {
 	}
 }
 
+// BenchmarkNM24Layers: each Gemm of the fixtures pruned 2:4, alone (with
+// its bias, and the Relu that follows it fused in), on the 2:4 kernel
+// against dense kernels: the per-layer view of BenchmarkNM24.
+func BenchmarkNM24Layers(b *testing.B) {
+	for _, model := range []string{"lenet300", "lenet5"} {
+		m := loadFixture(b, model)
+		if _, err := prune.NM(m, prune.NMOptions{N: 2, M: 4, Exclude: []string{"Conv"}}); err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range m.Graph.Nodes {
+			if n.OpType != "Gemm" {
+				continue
+			}
+			layer := gemmLayer(b, m, n)
+			for _, batch := range []int{1, 64} {
+				b.Run(model+n.Name+"-b"+itoa(batch), func(b *testing.B) {
+					in := feeds(b, layer, batch)
+					speedupBench(b, session(b, layer, runtime.Options{Dense: true}),
+						session(b, layer, runtime.Options{Formats: map[string]string{n.Name: "nm2:4"}}), in)
+				})
+			}
+		}
+	}
+}
+
+// gemmLayer returns a model of the Gemm node n of m alone, on a [batch,
+// K] input, with the Relu that reads its output if there is one.
+func gemmLayer(tb testing.TB, m *graph.Model, n *graph.Node) *graph.Model {
+	tb.Helper()
+	w := m.Graph.Initializer(n.Inputs[1])
+	k := w.Shape[1]
+	if n.Int("transB", 0) == 0 {
+		k = w.Shape[0]
+	}
+	g := &graph.Graph{Inputs: []*graph.Value{{Name: "x", DType: tensor.Float, Shape: graph.Shape{{Param: "batch"}, {Value: int64(k)}}}}}
+	node := &graph.Node{Name: n.Name, OpType: "Gemm", Inputs: append([]string{"x"}, n.Inputs[1:]...), Outputs: []string{"y"}, Attrs: n.Attrs}
+	g.Nodes = []*graph.Node{node}
+	for _, name := range n.Inputs[1:] {
+		g.AddInitializer(name, &m.Graph.Initializer(name).Tensor)
+	}
+	for _, r := range m.Graph.Nodes {
+		if r.OpType == "Relu" && r.Inputs[0] == n.Outputs[0] {
+			node.Outputs = []string{"g"}
+			g.Nodes = append(g.Nodes, &graph.Node{OpType: "Relu", Inputs: []string{"g"}, Outputs: []string{"y"}})
+		}
+	}
+	g.Outputs = []*graph.Value{{Name: "y", DType: tensor.Float}}
+	return &graph.Model{Graph: g, Opsets: m.Opsets}
+}
+
 // BenchmarkStructuredPlusSparse: LeNet-5 at batch 1 as is, pruned 50% by
 // channels, and pruned 50% by channels then 90% of the rest (tuned), each
 // against the original model on dense kernels.

@@ -59,9 +59,11 @@ the weights, the planned buffers of every intermediate value (reused by
 liveness) and op scratch space, and the inputs and outputs.
 
 Pruned layers (Conv, Gemm, MatMul whose constant weight is at least half
-zeros) run in a sparse format: CSR, BSR 1x8 or N:M. --tune times each such
-layer at the given batch size on dense GEMM and in every format that fits
-its weight, keeps the fastest (dense unless a format is measurably
+zeros) run in a sparse format: CSR, BSR 1x8 or N:M, or for stride-1
+convolutions "direct" (CSR taps over the image, no im2col). --tune times
+each such layer at the given batch size on dense GEMM and in every format
+that fits its weight (other stride-1 convolutions on dense and direct),
+keeps the fastest (dense unless a format is measurably
 faster, so no layer runs slower than dense), benchmarks with that choice
 and writes it to MODEL.poda-tune.json (atomically; one entry per batch
 size, tied to a SHA-256 of the model file, so a changed model ignores it).

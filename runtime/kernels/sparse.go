@@ -54,7 +54,7 @@ var (
 // sparseParallelWork is the number of multiply-adds (stored values × width)
 // each extra goroutine must get before a sparse product is split. A
 // variable so that tests and benchmarks can move it.
-var sparseParallelWork = 1 << 17
+var sparseParallelWork = 1 << 18
 
 // sparseTransposeMin, if positive, overrides each format's smallest batch
 // m for which MulVecBatch transposes X and runs the MulDense kernel (AXPYs
@@ -82,13 +82,24 @@ type sparseRows interface {
 	transposeMin() int
 }
 
+// batchDotter is implemented by formats with a kernel of their own for
+// MulVecBatch below transposeMin rows (when batchDot reports it applies),
+// which the driver prefers to dotRows one row of X at a time.
+type batchDotter interface {
+	batchDot() bool
+	// dotBatch computes Y[i, r] = W[r, :]·X[i, :] for r in [r0, r1) and
+	// the m rows of X and Y.
+	dotBatch(r0, r1 int, x []float32, ldx int, y []float32, ldy, m int)
+}
+
 // sparseJob carries one sparse product through its goroutines; it and its
 // scratch are recycled through sparseJobPool.
 type sparseJob struct {
 	w       sparseRows
 	threads int
 
-	dot       bool // dotRows (one row of X) instead of mulRows
+	dot       bool        // dotRows (one row of X) instead of mulRows
+	batch     batchDotter // dotBatch (all rows of X) instead of either
 	b         []float32
 	ldb       int
 	c         []float32
@@ -111,7 +122,7 @@ func getSparseJob(w sparseRows, threads int) *sparseJob {
 }
 
 func putSparseJob(j *sparseJob) {
-	j.w, j.b, j.c, j.ep = nil, nil, nil, nil
+	j.w, j.b, j.c, j.ep, j.batch = nil, nil, nil, nil, nil
 	sparseJobPool.Put(j)
 }
 
@@ -120,12 +131,7 @@ func putSparseJob(j *sparseJob) {
 func (j *sparseJob) run(width int) {
 	rows, _ := j.w.dims()
 	total := j.w.rowWork(rows)
-	procs := j.threads
-	if procs <= 0 {
-		procs = runtime.GOMAXPROCS(0)
-	}
-	nt := min(procs, maxSparseThreads, rows, max(1, total*max(width, 1)/sparseParallelWork))
-	j.nt = max(nt, 1)
+	j.nt = sparseShares(j.w, j.threads, width)
 	j.bounds[0] = 0
 	for t := 1; t < j.nt; t++ {
 		// The first row whose cumulative work reaches t/nt of the total.
@@ -155,10 +161,26 @@ func (j *sparseJob) run(width int) {
 	j.wg.Wait()
 }
 
+// sparseShares returns the goroutines a product of the given width on w
+// runs on: one per sparseParallelWork multiply-adds, within threads (0:
+// GOMAXPROCS) and the rows.
+func sparseShares(w sparseRows, threads, width int) int {
+	rows, _ := w.dims()
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	nt := min(threads, maxSparseThreads, rows, max(1, w.rowWork(rows)*max(width, 1)/sparseParallelWork))
+	return max(nt, 1)
+}
+
 // share computes rows bounds[t]..bounds[t+1] and their epilogue.
 func (j *sparseJob) share(t int) {
 	r0, r1 := j.bounds[t], j.bounds[t+1]
 	if r0 >= r1 {
+		return
+	}
+	if j.batch != nil {
+		j.batch.dotBatch(r0, r1, j.b, j.ldb, j.c, j.ldc, j.n)
 		return
 	}
 	if j.dot {
@@ -210,6 +232,12 @@ func sparseMulDense(w sparseRows, threads int, c []float32, ldc int, b []float32
 	checkMatrix("MulDense", "b", cols, p, b, ldb)
 	checkMatrix("MulDense", "c", rows, p, c, ldc)
 	ep = checkSparseEpilogue(ep, rows, p)
+	runMulDense(w, threads, c, ldc, b, ldb, p, beta, ep)
+}
+
+// runMulDense runs a checked MulDense product (ldb = 1 for MulShifted).
+func runMulDense(w sparseRows, threads int, c []float32, ldc int, b []float32, ldb, p int, beta float32, ep *Epilogue) {
+	rows, _ := w.dims()
 	if rows == 0 || p == 0 {
 		return
 	}
@@ -240,7 +268,31 @@ func sparseMulVecBatch(w sparseRows, threads int, y []float32, ldy int, x []floa
 	if sparseTransposeMin > 0 {
 		tmin = sparseTransposeMin
 	}
+	bd, batch := w.(batchDotter)
+	batch = batch && m < tmin && beta == 0 && cols > 0 && bd.batchDot()
+	if (batch || m == 1 && cols > 0) && sparseShares(w, threads, m) == 1 {
+		// One goroutine: no job to hand out.
+		if batch {
+			bd.dotBatch(0, rows, x, ldx, y, ldy, m)
+		} else {
+			w.dotRows(0, rows, x[:cols], y[:rows], beta)
+		}
+		if ep != nil {
+			ep.apply(y, ldy, 0, 0, m, rows)
+		}
+		return
+	}
 	j := getSparseJob(w, threads)
+	if batch {
+		j.batch = bd
+		j.b, j.ldb, j.c, j.ldc, j.n = x, ldx, y, ldy, m
+		j.run(m)
+		if ep != nil {
+			ep.apply(y, ldy, 0, 0, m, rows)
+		}
+		putSparseJob(j)
+		return
+	}
 	if m < tmin || cols == 0 {
 		j.dot, j.ldb, j.ldc, j.n, j.beta = true, 0, 0, 0, beta
 		for i := 0; i < m; i++ {

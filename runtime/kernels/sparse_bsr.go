@@ -31,6 +31,10 @@ type BSR8 struct {
 
 	// Threads bounds the goroutines of one product; 0 means GOMAXPROCS.
 	Threads int
+
+	// sliced is the batch-1 layout NewBSR8 adds (nil for a matrix
+	// assembled by hand, which runs the row-by-row kernel).
+	sliced *bsrSliced
 }
 
 // NewBSR8 returns the 1×8 block form of the dense rows×cols row-major
@@ -60,6 +64,7 @@ func NewBSR8(w []float32, rows, cols int) *BSR8 {
 		}
 		s.RowPtr[r+1] = int32(len(s.ColIdx))
 	}
+	s.sliced = newBSRSliced(s)
 	return s
 }
 
@@ -69,8 +74,11 @@ func (s *BSR8) Dims() (rows, cols int) { return s.Rows, s.Cols }
 // NNZ returns len(Val), eight per block.
 func (s *BSR8) NNZ() int { return len(s.Val) }
 
-// Bytes returns 36 bytes per block plus the row pointers.
-func (s *BSR8) Bytes() int { return 4*len(s.Val) + 4*len(s.ColIdx) + 4*len(s.RowPtr) }
+// Bytes returns 36 bytes per block plus the row pointers, twice for a
+// matrix from NewBSR8 (the batch-1 layout holds a copy of the blocks).
+func (s *BSR8) Bytes() int {
+	return 4*len(s.Val) + 4*len(s.ColIdx) + 4*len(s.RowPtr) + s.sliced.bytes()
+}
 
 // Format returns "bsr1x8".
 func (s *BSR8) Format() string { return "bsr1x8" }
@@ -131,5 +139,9 @@ func (s *BSR8) mulRows(r0, r1 int, b []float32, ldb int, c []float32, ldc, n int
 }
 
 func (s *BSR8) dotRows(r0, r1 int, x, y []float32, beta float32) {
+	if s.sliced != nil && r0 == 0 && r1 == s.Rows && beta == 0 {
+		bsrSlicedDot(s.sliced, x, y)
+		return
+	}
 	bsrDot(s.RowPtr[r0:r1+1], s.ColIdx, s.Val, x, y[r0:r1], beta)
 }

@@ -100,6 +100,29 @@ func (s *CSR) MulDense(c []float32, ldc int, b []float32, ldb, p int, beta float
 	sparseMulDense(s, s.Threads, c, ldc, b, ldb, p, beta, ep)
 }
 
+// MulShifted computes C = ep(W·B + beta·C) for the cols×p matrix B whose
+// row k is b[k:k+p]: the rows overlap, each one element further along b.
+// It is the product of a direct convolution (no im2col) when the column
+// indices are offsets into a zero-padded image rather than (channel, tap)
+// numbers: output pixel j of a stride-1 convolution, computed on the
+// padded image's width, reads the image at j plus the tap's offset. It
+// needs len(b) ≥ Cols-1+p; C is rows×p with stride ldc.
+func (s *CSR) MulShifted(c []float32, ldc int, b []float32, p int, beta float32, ep *Epilogue) {
+	s.checkShape()
+	if p < 0 {
+		panic(fmt.Sprintf("kernels: MulShifted: negative width p=%d", p))
+	}
+	if s.Cols > 0 && p > 0 && len(b) < s.Cols-1+p {
+		panic(fmt.Sprintf("kernels: MulShifted: len(b) = %d < %d for %d shifted rows of %d", len(b), s.Cols-1+p, s.Cols, p))
+	}
+	checkMatrix("MulShifted", "c", s.Rows, p, c, ldc)
+	ep = checkSparseEpilogue(ep, s.Rows, p)
+	if s.Cols == 0 {
+		b = nil // no row of B is read
+	}
+	runMulDense(s, s.Threads, c, ldc, b, 1, p, beta, ep)
+}
+
 // MulVecBatch computes Y = ep(X·Wᵀ + beta·Y); see SparseMatrix.
 func (s *CSR) MulVecBatch(y []float32, ldy int, x []float32, ldx, m int, beta float32, ep *Epilogue) {
 	s.checkShape()

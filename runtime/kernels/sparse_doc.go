@@ -18,8 +18,14 @@ package kernels
 //
 //	format   layout                                          bytes/value  kernels
 //	csr      RowPtr[rows+1], ColIdx[nnz] int32, Val[nnz]     8            any sparsity
-//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5          batch 1, moderate sparsity
-//	nmN:M    Val, Off (uint8) [rows, ceil(cols/M)·N]          5            2:4, 1:4, 4:8 …
+//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5 (+4.5)   batch 1, moderate sparsity
+//	nmN:M    Val, Off (uint8) [rows, ceil(cols/M)·N]          5 (+4.5)     2:4, 1:4, 4:8 …
+//
+// (In parentheses: the copy that NewBSR8, and NewNM for 2:4, keep in a
+// second layout for the batch-1 kernels, see below.) CSR.MulShifted is
+// MulDense with B's rows overlapping (row k at b[k:]), for the direct
+// convolution of the runtime, whose column indices are offsets into the
+// padded image.
 //
 // MulDense (and MulVecBatch for m ≥ 4/8/16 with CSR/BSR8/NM, after an
 // AVX2 8×8-tile transpose of X into [cols, m]) keeps up to 64 columns of
@@ -32,16 +38,24 @@ package kernels
 //
 // MulVecBatch for smaller m computes one sparse dot product per output:
 // CSR with four scalar FMA chains (3 loads per nonzero; VGATHERDPS is 2×
-// slower on this Zen 3), BSR8 with one 8-wide FMA per block on
-// x[k0:k0+8], 2:4 with x[16c:16c+16] split into two 128-bit-lane halves,
-// permuted in lane by the offsets (VPERMILPS), blended, and shared by four
-// rows of W; 1:2 and 4:8 use VPERMPS; other N:M gather.
+// slower on this Zen 3); BSR8 with one 8-wide FMA per block on
+// x[k0:k0+8], eight rows at a time on its sliced layout (rows sorted by
+// block count, step t holding block t of each of the eight, one
+// accumulator per row, one transposing reduction per slice:
+// sparse_bsr_sliced.go), which removed a loop exit and a horizontal sum
+// per row (1.1–1.2× on LeNet-300); 2:4 on paired rows (rows p and p+4
+// of eight share a vector, 4-bit column numbers within an 8-column chunk
+// of x, one VPERMPS and one FMA per 8 values: sparse_nm24_pairs.go,
+// 1.25× the former kernel, which split x[16c:16c+16] into 128-bit halves,
+// permuted each (VPERMILPS) and blended, four rows at a time, and still
+// serves rows outside whole passes and beta ≠ 0); 1:2 and 4:8 use
+// VPERMPS; other N:M gather.
 //
 // # Measurements
 //
 // AMD EPYC (Zen 3, AVX2+FMA, no AVX-512), 2 vCPUs shared with other jobs
-// (load average 15–20 during the runs, so ratios moved ±30% between
-// runs; times are the best of 60 rounds of 0.5 ms, dense and sparse
+// (load average 3–5 during the runs, so ratios moved ±20% between runs;
+// times are the best of 60 rounds of 0.5 ms, dense and sparse
 // interleaved, and -cpu 1). LeNet-300-100 uses its trained weights from
 // testdata/models/lenet300.onnx magnitude-pruned to 95% (2:4: the two
 // largest |w| of every four); LeNet-5 layers use random weights pruned to
@@ -50,37 +64,38 @@ package kernels
 //	go test -run '^$' -bench 'BenchmarkSparse$' -cpu 1 -benchtime 200x ./runtime/kernels/
 //
 //	layer (shape), sparsity               dense µs   csr µs         bsr1x8 µs      nm2:4 µs (50%)
-//	LeNet-300 fc1 784→300, b1, 95%          19.9      7.1   2.8×     3.7   4.3×    11.6  1.43×
-//	LeNet-300 fc1 784→300, b64, 95%        370       48     7.8×   141     2.6×   254    1.47×
-//	LeNet-300 fc2 300→100, b1, 95%           2.7      0.83  3.3×     0.83  3.2×     1.5  1.79×
-//	LeNet-300 fc2 300→100, b64, 95%         56        7.3   7.6×    32     2.3×    36    1.54×
-//	LeNet-5 conv2 [50,500]·[500,64], 90%    43        7.9   5.4×    36     1.2×      –
-//	LeNet-5 fc1 800→500, b1, 90%            37       17     2.2×    23     1.5×    26    1.26×
-//	LeNet-5 fc1 800→500, b64, 90%          632      157     4.0×   642     1.2×   712    1.00×
+//	LeNet-300 fc1 784→300, b1, 95%          15.7      5.3   3.3×     3.1   5.0×     9.0  1.74×
+//	LeNet-300 fc1 784→300, b64, 95%        440       60     7.3×   169     2.6×   341    1.22×
+//	LeNet-300 fc2 300→100, b1, 95%           3.6      1.3   2.8×     0.92  3.9×     1.5  2.40×
+//	LeNet-300 fc2 300→100, b64, 95%         65       10     6.3×    32     2.1×    33    1.67×
+//	LeNet-5 conv2 [50,500]·[500,64], 90%    43        7.8   5.5×    36     1.2×      –
+//	LeNet-5 fc1 800→500, b1, 90%            26       17     1.7×    13     2.0×    16    1.66×
+//	LeNet-5 fc1 800→500, b64, 90%          622      151     4.1×   677     1.1×   670    1.13×
 //
 // (× = dense time / sparse time on the same weights; the nm2:4 column's
 // dense time is that of the 2:4-pruned weights, within noise of the 95%
-// one. Other runs gave 2.7–3.8× for csr on LeNet-300 fc1 b1, 4.1–4.9× for
-// bsr1x8 there, 1.33–1.53× for nm2:4 there, and 0.9–1.47× for nm2:4 on
-// LeNet-5 fc1 b64. Bytes vs dense: csr 0.10 (95%) / 0.20 (90%), bsr1x8
-// 0.21–0.54, nm2:4 0.625.)
+// one. Earlier runs of the same kernels at b64 gave 1.39–1.49× for nm2:4
+// on both fc1. Bytes vs dense, both layouts counted: csr 0.10 (95%) /
+// 0.20 (90%), bsr1x8 0.43–1.07, nm2:4 1.18.)
 //
 // Break-even on LeNet-300 fc1 (trained weights, magnitude-pruned):
 //
 //	PODA_SPARSE_SWEEP=1 go test -run TestSparseBreakEven -v -cpu 1 ./runtime/kernels/
 //
 //	batch 1    50%    60%    70%    80%    90%    95%    98%   break-even
-//	csr       0.31×  0.36×  0.53×  0.77×  1.73×  2.60×  4.84×  90%
-//	bsr1x8    0.87×  0.91×  0.94×  1.61×  2.81×  4.94×  11.3×  80% (70% in another run)
-//	nm2:4 1.37× (50%), nm1:4 0.53× and nm2:8 0.52× (75%, gathers), nm1:8 1.05× (87.5%)
+//	csr       0.30×  0.39×  0.41×  0.67×  1.59×  2.95×  6.79×  90%
+//	bsr1x8    1.06×  1.17×  1.47×  1.83×  2.98×  5.07×  10.4×  50% (60%, 50% in two more runs)
+//	nm2:4 1.73× (50%), nm1:4 0.52× and nm2:8 0.52× (75%, gathers), nm1:8 0.98× (87.5%)
 //
 //	batch 64   50%    60%    70%    80%    90%    95%    98%   break-even
-//	csr       0.88×  1.07×  1.42×  2.07×  4.24×  7.23×  14.2×  60%
-//	bsr1x8    0.64×  0.68×  0.78×  1.03×  1.56×  2.67×  6.00×  80% (90% in another run)
-//	nm2:4 1.22× (50%), nm1:4 2.36×, nm2:8 2.01× (75%), nm1:8 3.96× (87.5%)
+//	csr       0.88×  1.08×  1.40×  2.11×  4.22×  8.71×  13.3×  60%
+//	bsr1x8    0.64×  0.69×  0.79×  1.01×  1.59×  2.62×  5.99×  80%
+//	nm2:4 1.43× (50%), nm1:4 2.32×, nm2:8 2.40× (75%), nm1:8 3.87× (87.5%)
 //
-// So: batch 1 → bsr1x8 from ~70% (csr above ~95% on fc2-sized layers),
-// nm2:4 at 2:4; batch ≥ 4 and Conv → csr from ~60%, nm for N:M.
+// So: batch 1 → bsr1x8 from ~60% (csr above ~95% on fc2-sized layers),
+// nm2:4 at 2:4; batch ≥ 4 and Conv → csr from ~60%, nm for N:M. (The
+// runtime's direct convolution, TestDirectConvBreakEven in runtime/,
+// breaks even lower still on LeNet-5's convolutions.)
 // BenchmarkSparseVecBatchM places the per-format switch from dot
 // products to the transposed kernel (transposeMin: csr 4, bsr1x8 8,
 // nm 16).
@@ -101,9 +116,12 @@ package kernels
 //     about 2× slower than dense; 2:4 at batch 64 is only 1.0–1.5× dense
 //     (the kernel does one B load per FMA, dense Sgemm one per six).
 //   - Parallelism splits rows of W into shares of equal stored values
-//     once nnz·width ≥ 2^17 per goroutine (sparseParallelWork); on this
+//     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork); on this
 //     2-vCPU machine under load it gave no measurable gain, so the table
-//     is single-threaded. Threads on each matrix caps it (0: GOMAXPROCS).
+//     is single-threaded, and below that (LeNet-5's 90%-sparse conv2 on
+//     the direct path, 4.3k values × 92 columns, takes about 15 µs) the
+//     hand-off to a worker on a busy core cost more than it saved.
+//     Threads on each matrix caps it (0: GOMAXPROCS).
 //   - There are no arm64 kernels: other architectures run the generic Go
 //     loops (sparse_other.go, sparse_transpose_other.go).
 const sparseDoc = "see the comment above"

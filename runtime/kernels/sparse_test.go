@@ -518,3 +518,122 @@ func TestNMNoSlack(t *testing.T) {
 		}
 	})
 }
+
+// TestCSRMulShifted checks MulShifted against its definition, C[r, j] =
+// beta·C[r, j] + Σ W(r, k)·b[k+j], on random shapes (widths across the
+// kernel's 64-column blocks and lane tails), with the assembly and the
+// generic loops.
+func TestCSRMulShifted(t *testing.T) {
+	asm := useAVX2FMA
+	defer func() { useAVX2FMA = asm }()
+	r := rand.New(rand.NewPCG(33, 34))
+	for it := 0; it < 60; it++ {
+		rows, cols, p := 1+r.IntN(20), 1+r.IntN(200), 1+r.IntN(150)
+		w := spRandom(r, rows, cols, 0.8)
+		s := NewCSR(w, rows, cols)
+		b := randSlice(r, cols-1+p)
+		ldc := p + r.IntN(3)
+		c0 := randSlice(r, rows*ldc)
+		beta := float32(r.IntN(2)) * 0.5
+		ep := &Epilogue{Bias: randSlice(r, rows), BiasPerRow: true, Act: ActRelu}
+		want := make([]float64, len(c0))
+		for i := 0; i < rows; i++ {
+			for j := 0; j < p; j++ {
+				v := float64(beta) * float64(c0[i*ldc+j])
+				if beta == 0 {
+					v = 0
+				}
+				for k := 0; k < cols; k++ {
+					v += float64(w[i*cols+k]) * float64(b[k+j])
+				}
+				want[i*ldc+j] = max(0, v+float64(ep.Bias[i]))
+			}
+		}
+		for _, fast := range []bool{true, false} {
+			useAVX2FMA = fast && asm
+			c := slices.Clone(c0)
+			s.MulShifted(c, ldc, b, p, beta, ep)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < p; j++ {
+					if d := math.Abs(float64(c[i*ldc+j]) - want[i*ldc+j]); d > 1e-4*(1+math.Abs(want[i*ldc+j])) {
+						t.Fatalf("fast %v %d×%d p %d: C[%d, %d] = %v, want %v", fast, rows, cols, p, i, j, c[i*ldc+j], want[i*ldc+j])
+					}
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("short b: no panic")
+		}
+	}()
+	NewCSR([]float32{1, 2}, 1, 2).MulShifted(make([]float32, 4), 4, make([]float32, 4), 4, 0, nil)
+}
+
+// TestBSRSlicedMatchesRows checks the batch-1 BSR8 layout (every lane of
+// a slice, a partial last slice, rows without blocks) against the
+// row-by-row generic loop.
+func TestBSRSlicedMatchesRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for it := 0; it < 40; it++ {
+		rows, cols := 1+r.IntN(40), 8+r.IntN(100)
+		w := spRandom(r, rows, cols, r.Float64())
+		for i := 0; i < rows; i += 1 + r.IntN(4) {
+			clear(w[i*cols : (i+1)*cols])
+		}
+		s := NewBSR8(w, rows, cols)
+		if s.sliced == nil {
+			t.Fatalf("%d×%d: no sliced layout", rows, cols)
+		}
+		x := randSlice(r, cols)
+		want, got := randSlice(r, rows), randSlice(r, rows)
+		bsrDotGeneric(s.RowPtr, s.ColIdx, s.Val, x, want, 0)
+		bsrSlicedDot(s.sliced, x, got)
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
+				t.Fatalf("%d×%d: y[%d] = %v, want %v", rows, cols, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestNM24PairsMatchesRows checks the 2:4 batch layout (odd group
+// counts, partial chunks, row counts around multiples of 8, row ranges
+// that cut passes, several rows of X with strides) against the row-by-row
+// generic loop, with the assembly and the generic loop.
+func TestNM24PairsMatchesRows(t *testing.T) {
+	asm := useAVX2FMA
+	defer func() { useAVX2FMA = asm }()
+	r := rand.New(rand.NewPCG(37, 38))
+	for it := 0; it < 60; it++ {
+		rows, cols, m := 8+r.IntN(30), 1+r.IntN(70), 1+r.IntN(5)
+		w := spNMPrune(spRandom(r, rows, cols, 0.2), rows, cols, 2, 4)
+		s, err := NewNM(w, rows, cols, 2, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.pairs == nil {
+			t.Fatalf("%d×%d: no 2:4 layout", rows, cols)
+		}
+		ldx, ldy := cols+r.IntN(3), rows+r.IntN(3)
+		x := randSlice(r, m*ldx)
+		want := make([]float32, m*ldy)
+		for i := 0; i < m; i++ {
+			nmDotGeneric(rows, s.Groups, 2, 4, s.Off, s.Val, x[i*ldx:i*ldx+cols], want[i*ldy:i*ldy+rows], 0)
+		}
+		r0 := r.IntN(rows)
+		r1 := r0 + 1 + r.IntN(rows-r0)
+		for _, fast := range []bool{true, false} {
+			useAVX2FMA = fast && asm
+			got := randSlice(r, m*ldy)
+			s.dotBatch(r0, r1, x, ldx, got, ldy, m)
+			for i := 0; i < m; i++ {
+				for k := r0; k < r1; k++ {
+					if d := math.Abs(float64(got[i*ldy+k] - want[i*ldy+k])); d > 1e-5*float64(cols) {
+						t.Fatalf("fast %v %d×%d m %d rows [%d, %d): y[%d, %d] = %v, want %v", fast, rows, cols, m, r0, r1, i, k, got[i*ldy+k], want[i*ldy+k])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,96 @@
+//go:build !purego && !noasm
+
+#include "textflag.h"
+
+// LANE(k, i, acc) adds block i of the current step, at column k, times
+// x[k:k+8] to acc.
+#define LANE(k, i, acc) \
+	VMOVUPS     (R13)(k*4), Y8; \
+	VFMADD231PS (32*i)(R11), Y8, acc
+
+// STORE(i, xr, l) writes lane l of xr to y[perm[i]] unless perm[i] < 0.
+#define STORE(i, xr, l, lbl) \
+	MOVLQSX    (4*i)(R12), AX;   \
+	TESTQ      AX, AX;           \
+	JS         lbl;              \
+	VEXTRACTPS $l, xr, (DI)(AX*4); \
+lbl:
+
+// func bsrSlicedDotAVX2(steps *int32, nslices int, idx *int32, val *float32, perm *int32, x, y *float32)
+TEXT ·bsrSlicedDotAVX2(SB), NOSPLIT, $0-56
+	MOVQ  steps+0(FP), R8
+	MOVQ  nslices+8(FP), R9
+	MOVQ  idx+16(FP), R10
+	MOVQ  val+24(FP), R11
+	MOVQ  perm+32(FP), R12
+	MOVQ  x+40(FP), R13
+	MOVQ  y+48(FP), DI
+	TESTQ R9, R9
+	JZ    done
+
+slice:
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	MOVLQSX (R8), CX
+	ADDQ    $4, R8
+	TESTQ   CX, CX
+	JZ      reduce
+
+step:
+	// The step's eight columns in one load, moved to AX, BX, DX, SI.
+	VMOVDQU      (R10), Y9
+	VMOVD        X9, AX
+	VPEXTRD      $1, X9, BX
+	VPEXTRD      $2, X9, DX
+	VPEXTRD      $3, X9, SI
+	LANE(AX, 0, Y0)
+	LANE(BX, 1, Y1)
+	LANE(DX, 2, Y2)
+	LANE(SI, 3, Y3)
+	VEXTRACTI128 $1, Y9, X9
+	VMOVD        X9, AX
+	VPEXTRD      $1, X9, BX
+	VPEXTRD      $2, X9, DX
+	VPEXTRD      $3, X9, SI
+	LANE(AX, 4, Y4)
+	LANE(BX, 5, Y5)
+	LANE(DX, 6, Y6)
+	LANE(SI, 7, Y7)
+	ADDQ $32, R10
+	ADDQ $256, R11
+	DECQ CX
+	JNZ  step
+
+reduce:
+	// Y11 lane i = the sum of Yi's lanes.
+	VHADDPS    Y1, Y0, Y8
+	VHADDPS    Y3, Y2, Y9
+	VHADDPS    Y9, Y8, Y8
+	VHADDPS    Y5, Y4, Y10
+	VHADDPS    Y7, Y6, Y11
+	VHADDPS    Y11, Y10, Y10
+	VPERM2F128 $0x20, Y10, Y8, Y11
+	VPERM2F128 $0x31, Y10, Y8, Y12
+	VADDPS     Y12, Y11, Y11
+	VEXTRACTF128 $1, Y11, X12
+	STORE(0, X11, 0, s0)
+	STORE(1, X11, 1, s1)
+	STORE(2, X11, 2, s2)
+	STORE(3, X11, 3, s3)
+	STORE(4, X12, 0, s4)
+	STORE(5, X12, 1, s5)
+	STORE(6, X12, 2, s6)
+	STORE(7, X12, 3, s7)
+	ADDQ $32, R12
+	DECQ R9
+	JNZ  slice
+
+done:
+	VZEROUPPER
+	RET
