@@ -1,0 +1,60 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestConvShifted checks ConvShifted, with the assembly and the generic
+// micro-kernel, against a direct convolution over the padded plane, on
+// random geometries: edge tiles in both directions (m not a multiple of
+// 6, padded widths not a multiple of 16), several k blocks, dilations,
+// a bias with each activation, and y with a row stride and guards.
+func TestConvShifted(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 11))
+		for it := 0; it < 60; it++ {
+			m := 5 + r.IntN(30)
+			c := 1 + r.IntN(40)
+			kh, kw := 1+r.IntN(5), 1+r.IntN(5)
+			dh, dw := 1+r.IntN(2), 1+r.IntN(2)
+			ow := 1 + r.IntN(20)
+			wp := ow + (kw-1)*dw
+			rows := 1 + r.IntN(9)
+			hp := rows + (kh-1)*dh + r.IntN(2)
+			k := c * kh * kw
+			off := make([]int32, 0, k)
+			for ci := 0; ci < c; ci++ {
+				for ky := 0; ky < kh; ky++ {
+					for kx := 0; kx < kw; kx++ {
+						off = append(off, int32(ci*hp*wp+ky*dh*wp+kx*dw))
+					}
+				}
+			}
+			x := randSlice(r, c*hp*wp+ConvShiftedSpan(rows, wp, ow))
+			a := randSlice(r, m*k)
+			ep := &Epilogue{Bias: randSlice(r, m), BiasPerRow: true, Act: Activation(r.IntN(4)), Min: -0.5, Max: 0.5, Alpha: 0.1}
+			ldy := rows*ow + r.IntN(3)
+			buf, y := guarded((m-1)*ldy+rows*ow, func(int) float32 { return guardVal })
+			tmp := randSlice(r, ConvShiftedTmp(m, rows, wp, ow))
+			ConvShifted(PackA(false, m, k, 1, a, k), off, x, rows, wp, ow, y, ldy, ep, tmp)
+			checkGuards(t, "y", buf, len(y))
+			name := fmt.Sprintf("m=%d c=%d k=%dx%d dil=%dx%d ow=%d rows=%d", m, c, kh, kw, dh, dw, ow, rows)
+			for i := 0; i < m; i++ {
+				for q := 0; q < rows*ow; q++ {
+					s := float64(ep.Bias[i])
+					for p, o := range off {
+						s += float64(a[i*k+p]) * float64(x[int(o)+q/ow*wp+q%ow])
+					}
+					want := []float32{float32(s)}
+					ep2 := Epilogue{Act: ep.Act, Min: ep.Min, Max: ep.Max, Alpha: ep.Alpha}
+					ep2.applyRow(want, 0, 0)
+					if got := y[i*ldy+q]; !closeEnough(got, want[0], 1e-4*float64(k)) {
+						t.Fatalf("%s: y[%d][%d] = %v, want %v", name, i, q, got, want[0])
+					}
+				}
+			}
+		}
+	})
+}
