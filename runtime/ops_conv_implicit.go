@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"sync/atomic"
+
 	"github.com/podaml/poda/runtime/kernels"
 	"github.com/podaml/poda/tensor"
 )
@@ -98,7 +100,15 @@ func (o *convOp) implicit(c *pctx, g *geom, N, C, M int, w *tensor.Tensor, eps [
 		} else {
 			ep = act.epilogue(in[2].F32, true)
 		}
-		parallelChunks(p.threads, N*p.bands, implicitJob{p, in[0].F32, out[0].F32, ep, e.scratch})
+		j := implicitJob{p: p, X: in[0].F32, Y: out[0].F32, ep: ep, scratch: e.scratch, items: N * p.bands}
+		if p.threads == 1 {
+			j.chunk(0, 0, j.items)
+			return nil
+		}
+		// The goroutines take items as they finish: on a shared machine
+		// one of them may get its core late.
+		j.next = new(atomic.Int64)
+		parallelChunks(p.threads, p.threads, j)
 		return nil
 	}, nil
 }
@@ -108,15 +118,28 @@ type implicitJob struct {
 	X, Y    []float32
 	ep      *kernels.Epilogue
 	scratch []float32
+	items   int           // bands of all images
+	next    *atomic.Int64 // the next item to take, when parallel
 }
 
-// chunk convolves items [lo, hi), an item being one band of one image.
+// chunk convolves items [lo, hi), an item being one band of one image,
+// or with j.next the items it takes from j.next. The plane is cleared
+// once: the items write the same interior columns, so the left and right
+// padding stays zero.
 func (j implicitJob) chunk(t, lo, hi int) {
 	p := j.p
 	buf := j.scratch[t*(p.plane+p.tmp) : (t+1)*(p.plane+p.tmp)]
 	plane, tmp := buf[:p.plane], buf[p.plane:]
+	clear(plane)
 	HW, P := p.H*p.W, p.oh*p.ow
-	for it := lo; it < hi; it++ {
+	for it := lo; ; it++ {
+		if j.next != nil {
+			it = int(j.next.Add(1)) - 1
+			hi = j.items
+		}
+		if it >= hi {
+			return
+		}
 		n, y0 := it/p.bands, it%p.bands*p.rows
 		rows := min(p.rows, p.oh-y0)
 		p.padBand(plane, j.X[n*p.C*HW:(n+1)*p.C*HW], y0, rows+p.hb-p.rows)
@@ -124,24 +147,24 @@ func (j implicitJob) chunk(t, lo, hi int) {
 	}
 }
 
-// padBand writes the first n rows of each channel's band plane: padded
-// input rows y0… (input row y0 - pt …), zero outside the image and in
-// the left and right padding.
+// padBand writes the first n rows of each channel's band plane, padded
+// input rows y0… (input row y0 - pt …): the image's columns, or zeros
+// for rows outside the image. The other columns must already be zero.
 func (p *implicitPlan) padBand(dst, src []float32, y0, n int) {
 	H, W, wp, pl := p.H, p.W, p.wp, p.pl
+	r0, r1 := max(0, p.pt-y0), min(n, H+p.pt-y0) // rows inside the image
 	for c := 0; c < p.C; c++ {
+		d := dst[c*p.hb*wp : c*p.hb*wp+n*wp]
+		if r0 >= r1 {
+			clear(d)
+			continue
+		}
+		clear(d[:r0*wp])
+		clear(d[r1*wp:])
 		img := src[c*H*W : (c+1)*H*W]
-		d := dst[c*p.hb*wp:]
-		for r := 0; r < n; r++ {
-			row := d[r*wp : (r+1)*wp]
+		for r := r0; r < r1; r++ {
 			iy := y0 + r - p.pt
-			if iy < 0 || iy >= H {
-				clear(row)
-				continue
-			}
-			clear(row[:pl])
-			copy(row[pl:pl+W], img[iy*W:(iy+1)*W])
-			clear(row[pl+W:])
+			copy(d[r*wp+pl:r*wp+pl+W], img[iy*W:(iy+1)*W])
 		}
 	}
 }
