@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 
@@ -37,13 +38,12 @@ func convModel(strides, pads, dils []int, relu bool, w, b *tensor.Tensor) *graph
 	return &graph.Model{Graph: g, Opsets: []graph.Opset{{Version: 13}}}
 }
 
-// runConv runs the model on x with the implicit-GEMM path on or off.
-func runConv(t testing.TB, m *graph.Model, x *tensor.Tensor, threads int, implicit bool) *tensor.Tensor {
+// runConv runs the model on x with implicitWaste set to waste.
+func runConv(t testing.TB, m *graph.Model, x *tensor.Tensor, threads int, waste float64) *tensor.Tensor {
 	t.Helper()
-	saved := convImplicit
-	defer func() { convImplicit = saved }()
-	convImplicit = implicit
-	s, err := New(m, Options{Threads: threads})
+	var s *Session
+	var err error
+	withImplicitWaste(waste, func() { s, err = New(m, Options{Threads: threads}) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,7 @@ func runConv(t testing.TB, m *graph.Model, x *tensor.Tensor, threads int, implic
 // into bands, with and without a fused Relu.
 func TestConvImplicit(t *testing.T) {
 	r := rand.New(rand.NewSource(9))
+	shared, banded := 0, 0 // plans that split output channels, or image rows
 	for it := 0; it < 80; it++ {
 		oned := it%5 == 4
 		n, c, m := 1+r.Intn(4), 1+r.Intn(12), 5+r.Intn(20)
@@ -86,14 +87,44 @@ func TestConvImplicit(t *testing.T) {
 			model = convModel([]int{1, 1}, pads, []int{dh, dw}, relu, wt, randTensor(r, m))
 		}
 		name := fmt.Sprintf("x%v w%v pads %v dil %d,%d", x.Shape, wt.Shape, pads, dh, dw)
-		want := runConv(t, model, x, 2, false)
+		want := runConv(t, model, x, 2, 0)
 		for _, threads := range []int{1, 2, 3} {
-			got := runConv(t, model, x, threads, true)
+			a := convAttrs{pads: []int64{int64(pads[0]), int64(pads[1]), int64(pads[2]), int64(pads[3])}, dilations: []int64{int64(dh), int64(dw)}}
+			g, err := a.geometry(x.Shape[2:], wt.Shape[2:], false)
+			if oned {
+				a = convAttrs{pads: []int64{int64(pads[1]), int64(pads[3])}, dilations: []int64{int64(dw)}}
+				g, err = a.geometry(x.Shape[2:], wt.Shape[2:], false)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			withImplicitWaste(math.Inf(1), func() {
+				switch p := planImplicit(g, n, c, m, threads); {
+				case p == nil: // 1×1 without padding
+				case p.parts > 1:
+					shared++
+				case p.bands > 1:
+					banded++
+				}
+			})
+			got := runConv(t, model, x, threads, math.Inf(1))
 			if err := compareTensors(got, want, 1e-4, 1e-4); err != nil {
 				t.Fatalf("%s, %d threads: %v", name, threads, err)
 			}
 		}
 	}
+	if shared == 0 || banded == 0 {
+		t.Errorf("%d plans shared out the output channels and %d the rows, want some of each", shared, banded)
+	}
+}
+
+// withImplicitWaste runs f with implicitWaste set to waste: 0 for im2col
+// + GEMM, +Inf for the implicit GEMM wherever it applies.
+func withImplicitWaste(waste float64, f func()) {
+	saved := implicitWaste
+	defer func() { implicitWaste = saved }()
+	implicitWaste = waste
+	f()
 }
 
 // BenchmarkConvLayers times the 3×3 stride-1 convolutions of the
@@ -104,6 +135,7 @@ func BenchmarkConvLayers(b *testing.B) {
 		{64, 16, 16, 28}, {64, 32, 32, 14}, {64, 64, 64, 7},
 		{1, 16, 16, 28}, {1, 32, 32, 14}, {1, 64, 64, 7},
 		{1, 64, 64, 16}, {1, 128, 128, 8}, {1, 256, 256, 4},
+		{64, 32, 32, 5}, {64, 32, 32, 6}, {1, 64, 64, 5}, {1, 64, 64, 6},
 	}
 	r := rand.New(rand.NewSource(1))
 	for _, l := range layers {
@@ -111,10 +143,13 @@ func BenchmarkConvLayers(b *testing.B) {
 		m := convModel([]int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}, true, randTensor(r, l.m, l.c, 3, 3), randTensor(r, l.m))
 		for _, implicit := range []bool{true, false} {
 			b.Run(fmt.Sprintf("n%d_c%d_m%d_%dx%d/implicit=%v", l.n, l.c, l.m, l.hw, l.hw, implicit), func(b *testing.B) {
-				saved := convImplicit
-				defer func() { convImplicit = saved }()
-				convImplicit = implicit
-				s, err := New(m, Options{})
+				waste := 0.0
+				if implicit {
+					waste = math.Inf(1)
+				}
+				var s *Session
+				var err error
+				withImplicitWaste(waste, func() { s, err = New(m, Options{}) })
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -13,19 +13,24 @@ import "fmt"
 //
 //	y[i*ldy + r*ow + c] = ep(Σ_p A[i][p]·x[off[p] + r*wp + c])
 //
-// for i < m, r < rows and c < ow, where A (m×k, alpha folded in) is pa,
-// which must be packed (m > 4, k > 0). ep's bias, if any, is per row
+// for i0 ≤ i < i1, r < rows and c < ow, where A (m×k, alpha folded in)
+// is pa, which must be packed (m > 4, k > 0), and i0 is a multiple of 6
+// (a micro-tile row), so that goroutines can share out the rows. ep's bias, if any, is per row
 // (one per output channel). x must hold max(off) + ConvShiftedSpan(rows,
 // wp, ow) floats (the last tile reads past the last output), and tmp
-// ConvShiftedTmp(m, rows, wp, ow) floats.
+// ConvShiftedTmp(i1-i0, rows, wp, ow) floats.
 //
 // The micro-kernel is Sgemm's 6×16 one with B's rows read from x at
-// off[p] instead of from a packed panel; k is cut into the same blocks as
-// in PackA's layout.
-func ConvShifted(pa *PackedA, off []int32, x []float32, rows, wp, ow int, y []float32, ldy int, ep *Epilogue, tmp []float32) {
+// off[p] instead of from a packed panel (and a 4×16 one for the last
+// rows when there are at most 4: 16 or 64 output channels); k is cut
+// into the same blocks as in PackA's layout.
+func ConvShifted(pa *PackedA, i0, i1 int, off []int32, x []float32, rows, wp, ow int, y []float32, ldy int, ep *Epilogue, tmp []float32) {
 	m, k := pa.m, pa.k
 	if pa.data == nil {
 		panic(fmt.Sprintf("kernels: ConvShifted: %d×%d weights are not packed", m, k))
+	}
+	if i0 < 0 || i0%mr != 0 || i1 <= i0 || i1 > m {
+		panic(fmt.Sprintf("kernels: ConvShifted: rows [%d, %d) of %d", i0, i1, m))
 	}
 	if len(off) != k || rows < 1 || ow < 1 || wp < ow || ldy < rows*ow {
 		panic(fmt.Sprintf("kernels: ConvShifted: %d offsets for k=%d, rows=%d, wp=%d, ow=%d, ldy=%d", len(off), k, rows, wp, ow, ldy))
@@ -33,10 +38,10 @@ func ConvShifted(pa *PackedA, off []int32, x []float32, rows, wp, ow int, y []fl
 	n := (rows-1)*wp + ow
 	np := roundUp(n, nr)
 	mp := roundUp(m, mr)
-	if need := ConvShiftedTmp(m, rows, wp, ow); len(tmp) < need {
+	if need := ConvShiftedTmp(i1-i0, rows, wp, ow); len(tmp) < need {
 		panic(fmt.Sprintf("kernels: ConvShifted: tmp has %d floats, want %d", len(tmp), need))
 	}
-	checkMatrix("ConvShifted", "y", m, rows*ow, y, ldy)
+	checkMatrix("ConvShifted", "y", i1, rows*ow, y, ldy)
 	span := ConvShiftedSpan(rows, wp, ow)
 	for _, o := range off {
 		if o < 0 || int(o)+span > len(x) {
@@ -57,14 +62,14 @@ func ConvShifted(pa *PackedA, off []int32, x []float32, rows, wp, ow int, y []fl
 				beta = 1
 			}
 			o := off[pc : pc+kc]
-			for r := 0; r < mp; r += mr {
-				shiftedKernel(kc, pa.data[pc*mp+r*kc:pc*mp+(r+mr)*kc], x[j:], o, tmp[r*np+j:], np, beta)
+			for r := i0; r < i1; r += mr {
+				shiftedKernel(min(mr, i1-r), kc, pa.data[pc*mp+r*kc:pc*mp+(r+mr)*kc], x[j:], o, tmp[(r-i0)*np+j:], np, beta)
 			}
 		}
 	}
-	for i := 0; i < m; i++ {
+	for i := i0; i < i1; i++ {
 		dst := y[i*ldy : i*ldy+rows*ow]
-		src := tmp[i*np:]
+		src := tmp[(i-i0)*np:]
 		for r := 0; r < rows; r++ {
 			copy(dst[r*ow:(r+1)*ow], src[r*wp:r*wp+ow])
 		}

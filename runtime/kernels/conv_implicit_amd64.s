@@ -28,6 +28,24 @@
 	VFMADD231PS  Y12, Y15, Y10;     \
 	VFMADD231PS  Y13, Y15, Y11
 
+// SSTEP4 is SSTEP for the first 4 rows of the tile (Y0..Y7).
+#define SSTEP4(ao, oo) \
+	MOVLQSX      oo(R10), AX;       \
+	VMOVUPS      (DI)(AX*4), Y12;   \
+	VMOVUPS      32(DI)(AX*4), Y13; \
+	VBROADCASTSS ao(SI), Y14;       \
+	VFMADD231PS  Y12, Y14, Y0;      \
+	VFMADD231PS  Y13, Y14, Y1;      \
+	VBROADCASTSS ao+4(SI), Y15;     \
+	VFMADD231PS  Y12, Y15, Y2;      \
+	VFMADD231PS  Y13, Y15, Y3;      \
+	VBROADCASTSS ao+8(SI), Y14;     \
+	VFMADD231PS  Y12, Y14, Y4;      \
+	VFMADD231PS  Y13, Y14, Y5;      \
+	VBROADCASTSS ao+12(SI), Y15;    \
+	VFMADD231PS  Y12, Y15, Y6;      \
+	VFMADD231PS  Y13, Y15, Y7
+
 // SSTORE writes accumulator row (lo, hi) to DX, then advances DX by one
 // row (R8 bytes).
 #define SSTORE(lo, hi) \
@@ -114,5 +132,70 @@ soverwrite:
 	SSTORE(Y6, Y7)
 	SSTORE(Y8, Y9)
 	SSTORE(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// func shiftedKernel4x16AVX2(k int, a, x *float32, off *int32, c *float32, ldc int, beta float32)
+TEXT ·shiftedKernel4x16AVX2(SB), NOSPLIT, $0-52
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ off+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   s4tail
+
+s4loop4:
+	SSTEP4(0, 0)
+	SSTEP4(24, 4)
+	SSTEP4(48, 8)
+	SSTEP4(72, 12)
+	ADDQ $96, SI
+	ADDQ $16, R10
+	DECQ BX
+	JNZ  s4loop4
+
+s4tail:
+	ANDQ $3, CX
+	JZ   s4store
+
+s4loop1:
+	SSTEP4(0, 0)
+	ADDQ $24, SI
+	ADDQ $4, R10
+	DECQ CX
+	JNZ  s4loop1
+
+s4store:
+	MOVL beta+48(FP), AX
+	ANDL $0x7fffffff, AX
+	JZ   s4overwrite
+
+	VBROADCASTSS beta+48(FP), Y15
+	SACC(Y0, Y1)
+	SACC(Y2, Y3)
+	SACC(Y4, Y5)
+	SACC(Y6, Y7)
+	VZEROUPPER
+	RET
+
+s4overwrite:
+	SSTORE(Y0, Y1)
+	SSTORE(Y2, Y3)
+	SSTORE(Y4, Y5)
+	SSTORE(Y6, Y7)
 	VZEROUPPER
 	RET

@@ -37,8 +37,16 @@ func TestConvShifted(t *testing.T) {
 			ep := &Epilogue{Bias: randSlice(r, m), BiasPerRow: true, Act: Activation(r.IntN(4)), Min: -0.5, Max: 0.5, Alpha: 0.1}
 			ldy := rows*ow + r.IntN(3)
 			buf, y := guarded((m-1)*ldy+rows*ow, func(int) float32 { return guardVal })
-			tmp := randSlice(r, ConvShiftedTmp(m, rows, wp, ow))
-			ConvShifted(PackA(false, m, k, 1, a, k), off, x, rows, wp, ow, y, ldy, ep, tmp)
+			// All rows, or the rows in two parts as goroutines share them.
+			pa := PackA(false, m, k, 1, a, k)
+			parts := []int{0, m}
+			if it%2 == 1 && m > mr {
+				parts = []int{0, max(mr, m/2/mr*mr), m}
+			}
+			for q := 1; q < len(parts); q++ {
+				i0, i1 := parts[q-1], parts[q]
+				ConvShifted(pa, i0, i1, off, x, rows, wp, ow, y, ldy, ep, randSlice(r, ConvShiftedTmp(i1-i0, rows, wp, ow)))
+			}
 			checkGuards(t, "y", buf, len(y))
 			name := fmt.Sprintf("m=%d c=%d k=%dx%d dil=%dx%d ow=%d rows=%d", m, c, kh, kw, dh, dw, ow, rows)
 			for i := 0; i < m; i++ {
@@ -85,7 +93,7 @@ func BenchmarkConvShifted(b *testing.B) {
 		b.Run(fmt.Sprintf("c%d_m%d_%dx%d", s.c, s.m, s.hw, s.hw), func(b *testing.B) {
 			cpu0 := cpuTime()
 			for b.Loop() {
-				ConvShifted(pa, off, x, s.hw, wp, s.hw, y, n, nil, tmp)
+				ConvShifted(pa, 0, s.m, off, x, s.hw, wp, s.hw, y, n, nil, tmp)
 			}
 			reportFlops(b, flops, cpuTime()-cpu0)
 		})
