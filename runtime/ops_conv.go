@@ -265,6 +265,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 			eps = append(eps, act.epilogue(bias, true))
 		}
 	}
+	// One group: an implicit GEMM where it pays (ops_conv_implicit.go).
 	if G == 1 && r <= 2 && sparse == nil && !skinny && w.konst != nil {
 		if p := planImplicit(g, N, C, M, c.threads); p != nil {
 			return o.implicit(c, p, w.konst, eps, act), nil

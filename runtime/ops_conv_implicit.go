@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/podaml/poda/runtime/kernels"
@@ -57,10 +58,11 @@ var implicitWaste = 1.4
 // planImplicit plans the convolution of N images of C channels by M
 // output channels with geometry g (one group, r ≤ 2 spatial dims) as an
 // implicit GEMM on up to threads goroutines, or returns nil where im2col
-// + GEMM is the better choice: for negative pads, 1×1 kernels without
+// + GEMM is the better choice or the only one: for negative pads, 1×1 kernels without
 // padding (a plain GEMM on the input, or on its subsample), at most 4
 // output channels (which kernels.PackA does not pack) and outputs that
-// would be more than implicitWaste times computed.
+// would be more than implicitWaste times computed, and planes too large
+// for int32 offsets.
 func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 	if M <= 4 {
 		return nil
@@ -94,7 +96,7 @@ func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 	// whichever finishes first counting the computed outputs: a band
 	// computes up to wp - ow + 15 garbage columns, a share repads the
 	// whole band.
-	plan := func(parts int) (bands, rows int, cost int) {
+	split := func(parts int) (bands, rows int, cost int) {
 		units := (M + 5) / 6
 		share := (units + parts - 1) / parts * 6
 		maxRows := p.oh
@@ -111,9 +113,9 @@ func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 		return bands, rows, (items + t - 1) / t * share * kernels.ConvShiftedSpan(rows, p.wp, p.ow)
 	}
 	p.parts = 1
-	bands, rows, cost := plan(1)
+	bands, rows, cost := split(1)
 	if parts := min((t+N-1)/N, (M+5)/6); parts > 1 {
-		if b, r, c := plan(parts); c < cost {
+		if b, r, c := split(parts); c < cost {
 			p.parts, bands, rows = parts, b, r
 		}
 	}
@@ -123,6 +125,9 @@ func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 	}
 	p.threads = min(t, N*bands*p.parts)
 	p.hb = p.rows + (kh-1)*dh/p.sh
+	if C*p.sh*p.sw*p.hb*p.wp > math.MaxInt32-kernels.ConvShiftedSpan(p.rows, p.wp, p.ow) {
+		return nil // the offsets are int32
+	}
 	p.off = make([]int32, 0, K)
 	for ci := 0; ci < C; ci++ {
 		for ky := 0; ky < kh; ky++ {
