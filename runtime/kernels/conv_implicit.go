@@ -2,28 +2,29 @@ package kernels
 
 import "fmt"
 
-// ConvShifted computes rows output rows of a stride-1 convolution as an
-// implicit GEMM, without im2col and without packing B. The input is a
-// zero-padded plane x (channels × height × wp, the padding included) and
-// row p of the GEMM's B, the input value under tap p (a channel and a
-// kernel offset) for each output pixel, is x shifted by off[p] = channel·
-// (height·wp) + ky·dh·wp + kx·dw. With the output in padded-width
-// coordinates q = oy·wp + ox, B[p][q] = x[off[p]+q]; the columns
-// ox ≥ ow of each row are garbage and are dropped. So
+// ConvShifted computes rows output rows of a convolution as an implicit
+// GEMM, without im2col and without packing B. The input is a zero-padded
+// plane x and row p of the GEMM's B, the input value under tap p (a
+// channel and a kernel offset) for each output pixel, is x shifted by
+// off[p]: for stride 1 and a channels × height × wp plane (the padding
+// included), off[p] = channel·height·wp + ky·dh·wp + kx·dw; for larger
+// strides, one such plane per stride phase. With the output in
+// padded-width coordinates q = oy·wp + ox, B[p][q] = x[off[p]+q]; the
+// columns ox ≥ ow of each row are garbage and are dropped. So
 //
 //	y[i*ldy + r*ow + c] = ep(Σ_p A[i][p]·x[off[p] + r*wp + c])
 //
 // for i0 ≤ i < i1, r < rows and c < ow, where A (m×k, alpha folded in)
 // is pa, which must be packed (m > 4, k > 0), and i0 is a multiple of 6
-// (a micro-tile row), so that goroutines can share out the rows. ep's bias, if any, is per row
-// (one per output channel). x must hold max(off) + ConvShiftedSpan(rows,
-// wp, ow) floats (the last tile reads past the last output), and tmp
-// ConvShiftedTmp(i1-i0, rows, wp, ow) floats.
+// (a micro-tile row), so that goroutines can share out the rows. ep's
+// bias, if any, is per row (one per output channel). x must hold max(off)
+// + ConvShiftedSpan(rows, wp, ow) floats (the last tile reads past the
+// last output), and tmp ConvShiftedTmp(i1-i0, rows, wp, ow) floats.
 //
 // The micro-kernel is Sgemm's 6×16 one with B's rows read from x at
 // off[p] instead of from a packed panel (and a 4×16 one for the last
-// rows when there are at most 4: 16 or 64 output channels); k is cut
-// into the same blocks as in PackA's layout.
+// rows when there are at most 4 of them, as with 16 or 64 output
+// channels); k is cut into the same blocks as in PackA's layout.
 func ConvShifted(pa *PackedA, i0, i1 int, off []int32, x []float32, rows, wp, ow int, y []float32, ldy int, ep *Epilogue, tmp []float32) {
 	m, k := pa.m, pa.k
 	if pa.data == nil {
