@@ -39,30 +39,34 @@ type implicitPlan struct {
 const implicitTmp = 1 << 15
 
 // implicitWaste is the largest ratio of computed to useful outputs for
-// which the implicit GEMM is used: it computes whole 16-column tiles in
-// padded-width rows, wp - ow garbage columns per output row.
-// BenchmarkConvLayers (3×3, pad 1; GFLOP/cpu-s, medians of 3 on the
-// shared 2-vCPU machine, implicit vs im2col + GEMM, waste in brackets):
+// which the implicit GEMM is used, for single images and for batches: it
+// computes whole 16-column tiles in padded-width rows, wp - ow garbage
+// columns per output row. BenchmarkConvLayers (3×3, pad 1; GFLOP/cpu-s,
+// medians of 3 on the shared 2-vCPU machine, implicit vs im2col + GEMM,
+// waste in brackets):
 //
 //	batch 64: 28×28 45 vs 29 (1.08), 14×14 44 vs 25 (1.14), 7×7 42 vs 38
-//	(1.31), 5×5 22 vs 15 (1.92); stride 2 from 28×28 29 vs 17, from
-//	14×14 29 vs 16
+//	(1.31), 3×3 25 vs 19 (1.78), 5×5 22 vs 15 (1.92), 4×4 33 vs 35 (2.0);
+//	stride 2 from 28×28 29 vs 17, from 14×14 29 vs 16, from 8×8 31 vs 32
+//	(2.0)
 //	batch 1: 28×28 28 vs 22, 14×14 31 vs 19, 7×7 33 vs 23 (1.31), 6×6 33
 //	vs 16 (1.33), 8×8 51 vs 49 (1.25), 16×16 45 vs 45; 5×5 22 vs 25
 //	(1.92), 4×4 37 vs 49 (2.0), stride 2 from 8×8 26 vs 33 (2.0); 7×7
 //	stride 2 from 64×64×3 40 vs 20
 //
-// Tests set it to 0 (never) or +Inf (always).
-var implicitWaste = 1.4
+// (im2col's batches of small images pack many images' columns, which
+// costs more than single images' GEMMs.) Tests set both to 0 (never) or
+// +Inf (always).
+var implicitWaste = [2]float64{1.4, 1.95}
 
 // planImplicit plans the convolution of N images of C channels by M
 // output channels with geometry g (one group, r ≤ 2 spatial dims) as an
 // implicit GEMM on up to threads goroutines, or returns nil where im2col
-// + GEMM is the better choice or the only one: for negative pads, 1×1 kernels without
-// padding (a plain GEMM on the input, or on its subsample), at most 4
-// output channels (which kernels.PackA does not pack) and outputs that
-// would be more than implicitWaste times computed, and planes too large
-// for int32 offsets.
+// + GEMM is the better choice or the only one: negative pads, 1×1
+// kernels without padding (a plain GEMM on the input, or on its
+// subsample), at most 4 output channels (which kernels.PackA does not
+// pack), more than implicitWaste times as many computed outputs as
+// useful ones, and planes too large for int32 offsets.
 func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 	if M <= 4 {
 		return nil
@@ -120,7 +124,11 @@ func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
 		}
 	}
 	p.bands, p.rows = bands, rows
-	if float64(bands*kernels.ConvShiftedSpan(rows, p.wp, p.ow)) > implicitWaste*float64(P) {
+	limit := implicitWaste[0]
+	if N > 1 {
+		limit = implicitWaste[1]
+	}
+	if float64(bands*kernels.ConvShiftedSpan(rows, p.wp, p.ow)) > limit*float64(P) {
 		return nil
 	}
 	p.threads = min(t, N*bands*p.parts)

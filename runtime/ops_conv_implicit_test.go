@@ -133,7 +133,7 @@ func TestConvImplicit(t *testing.T) {
 func withImplicitWaste(waste float64, f func()) {
 	saved := implicitWaste
 	defer func() { implicitWaste = saved }()
-	implicitWaste = waste
+	implicitWaste = [2]float64{waste, waste}
 	f()
 }
 
@@ -149,6 +149,7 @@ func BenchmarkConvLayers(b *testing.B) {
 		{1, 64, 64, 16, 3, 1}, {1, 128, 128, 8, 3, 1}, {1, 256, 256, 4, 3, 1},
 		{1, 3, 64, 64, 7, 2}, {1, 64, 128, 16, 3, 2}, {1, 128, 256, 8, 3, 2},
 		{64, 32, 32, 5, 3, 1}, {64, 32, 32, 6, 3, 1}, {1, 64, 64, 5, 3, 1}, {1, 64, 64, 6, 3, 1},
+		{64, 128, 128, 4, 3, 1}, {64, 64, 64, 3, 3, 1}, {64, 128, 256, 8, 3, 2},
 	}
 	r := rand.New(rand.NewSource(1))
 	for _, l := range layers {
