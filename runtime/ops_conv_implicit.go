@@ -65,10 +65,10 @@ var implicitWaste = [2]float64{1.4, 1.95}
 // + GEMM is the better choice or the only one: negative pads, 1×1
 // kernels without padding (a plain GEMM on the input, or on its
 // subsample), at most 4 output channels (which kernels.PackA does not
-// pack), more than implicitWaste times as many computed outputs as
+// pack), empty inputs, more than implicitWaste times as many computed outputs as
 // useful ones, and planes too large for int32 offsets.
 func planImplicit(g *geom, N, C, M, threads int) *implicitPlan {
-	if M <= 4 {
+	if M <= 4 || N == 0 || C == 0 {
 		return nil
 	}
 	pointwise := true

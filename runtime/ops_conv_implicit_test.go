@@ -128,6 +128,20 @@ func TestConvImplicit(t *testing.T) {
 	}
 }
 
+// TestConvImplicitEmpty runs a convolution of an empty batch with the
+// implicit GEMM allowed everywhere.
+func TestConvImplicitEmpty(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, sh := range [][2][]int{{{0, 3, 5, 5}, {8, 3, 3, 3}}} {
+		x, w, b := randTensor(r, sh[0]...), randTensor(r, sh[1]...), randTensor(r, 8)
+		model := convModel([]int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}, false, w, b)
+		want := naiveConv(x, w, b, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1})
+		if err := compareTensors(runConv(t, model, x, 2, math.Inf(1)), want, 1e-5, 1e-5); err != nil {
+			t.Errorf("x%v w%v: %v", x.Shape, w.Shape, err)
+		}
+	}
+}
+
 // withImplicitWaste runs f with implicitWaste set to waste: 0 for im2col
 // + GEMM, +Inf for the implicit GEMM wherever it applies.
 func withImplicitWaste(waste float64, f func()) {
