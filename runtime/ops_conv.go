@@ -269,6 +269,12 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 			eps = append(eps, act.epilogue(bias, true))
 		}
 	}
+	// One group: an implicit GEMM where it pays (ops_conv_implicit.go).
+	if G == 1 && r <= 2 && sparse == nil && !skinny && w.konst != nil {
+		if p := planImplicit(g, N, C, M, c.threads); p != nil {
+			return o.implicit(c, p, w.konst, eps, act), nil
+		}
+	}
 	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col,
 		skinny: skinny, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
 	if threads == 1 && im2col != nil {
