@@ -47,10 +47,11 @@
 // Each Run takes an arena (the buffer, tensor headers bound to it and
 // scratch space for im2col and the like) from a sync.Pool owned by the
 // plan, so concurrent Runs never share buffers and a steady-state Run
-// allocates only its output tensors and the result map (plus the
-// goroutines' closures when a loop is split across goroutines: loop bodies
-// are small job structs passed by value, not closures). Graph outputs are
-// written directly into freshly allocated tensors that the caller owns.
+// allocates only its output tensors and the result map, on one thread or
+// several: loops split across goroutines run on a pool of long-lived
+// workers (workers.go), their bodies small job structs recycled per type,
+// not closures. Graph outputs are written directly into freshly allocated
+// tensors that the caller owns.
 //
 // # Parallelism
 //

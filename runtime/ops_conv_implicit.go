@@ -175,7 +175,7 @@ func (o *convOp) implicit(c *pctx, p *implicitPlan, w *tensor.Tensor, eps []*ker
 		}
 		// The goroutines take items as they finish: on a shared machine
 		// one of them may get its core late.
-		j.next = new(atomic.Int64)
+		j.next = e.items()
 		parallelChunks(p.threads, p.threads, j)
 		return nil
 	}

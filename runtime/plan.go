@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/podaml/poda/graph"
@@ -98,6 +99,15 @@ type env struct {
 	ctx     context.Context
 	scratch []float32
 	threads int
+	next    atomic.Int64 // a work counter for the running step (see items)
+}
+
+// items returns the run's work counter, reset to 0, for a step whose
+// goroutines take items as they finish. Steps run one at a time, so they
+// can share it; it lives in the run's arena, so using it allocates nothing.
+func (e *env) items() *atomic.Int64 {
+	e.next.Store(0)
+	return &e.next
 }
 
 // A step is one node to execute.

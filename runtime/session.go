@@ -350,7 +350,7 @@ func (p *plan) execute(ctx context.Context, ins, outs []*tensor.Tensor) (err err
 		p.bindAlias(a, si)
 	}
 	e := &a.env
-	*e = env{ctx: ctx, scratch: a.scratch, threads: p.threads}
+	e.ctx, e.scratch, e.threads = ctx, a.scratch, p.threads
 	for i := range p.steps {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -3,11 +3,13 @@ package runtime
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/onnx"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -271,4 +273,38 @@ func TestAliasOfOutputAndInput(t *testing.T) {
 			t.Fatal("an input returned as output shares the caller's storage")
 		}
 	}
+}
+
+// TestSteadyStateAllocsParallel is TestSteadyStateAllocs on the ResNet
+// fixture at batch 4 on two threads: convolutions split over images and
+// output channels, GEMMs and elementwise loops split over goroutines, all
+// through the worker pool, so a Run still allocates only its outputs.
+func TestSteadyStateAllocsParallel(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	m, err := graph.Load(filepath.Join(modelsDir, "resnet_bnfold.onnx"), onnx.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(m, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{s.InputNames()[0]: randomInput(t, m, s.InputNames()[0], 4)}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := s.Run(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := s.Run(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if limit := float64(2 + 2*len(s.OutputNames())); allocs > limit {
+		t.Errorf("%.1f allocations per Run, want at most %.0f (outputs only)", allocs, limit)
+	}
+	t.Logf("%.1f allocations per Run", allocs)
 }

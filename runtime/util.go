@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/podaml/poda/tensor"
 )
@@ -181,40 +180,6 @@ type chunker interface {
 // own goroutine (chunk 0 on the caller's).
 func forRange[J chunker](e *env, n, work int, j J) {
 	parallelChunks(e.chunks(n, work), n, j)
-}
-
-// parallelChunks runs j over [0, n) in exactly t chunks. A panic in a
-// chunk is re-raised on the caller's goroutine, where Run recovers it.
-func parallelChunks[J chunker](t, n int, j J) {
-	if t <= 1 {
-		j.chunk(0, 0, n)
-		return
-	}
-	// The goroutines capture a copy, so that large jobs (captured by
-	// reference) move to the heap only on this path.
-	jj := j
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var panicked any
-	wg.Add(t - 1)
-	for i := 1; i < t; i++ {
-		go func() {
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					panicked = r
-					mu.Unlock()
-				}
-				wg.Done()
-			}()
-			jj.chunk(i, n*i/t, n*(i+1)/t)
-		}()
-	}
-	jj.chunk(0, 0, n/t)
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
-	}
 }
 
 // ints64 returns the contents of an int64 or int32 tensor as int64s.

@@ -1,0 +1,162 @@
+package runtime
+
+import (
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// The worker pool: long-lived goroutines that help run the chunks of
+// parallel loops, so that splitting a loop allocates nothing in steady
+// state (a go statement allocates its closure and moves the job it
+// captures to the heap). A loop in flight is a *loop[J], recycled through
+// a free list per job type (not a sync.Pool, which the collector
+// empties). The caller and the workers that pick the loop up take its
+// chunks from one counter, so the caller runs whatever no worker took in
+// time. The caller returns once every help request it queued has been
+// answered, so the loop is idle when recycled; before it blocks, it
+// answers queued requests itself (its own or other loops'), so a loop
+// nested in a chunk on a worker cannot wait for a worker that is busy
+// waiting for it.
+
+// helper is a loop in flight as the workers see it: help runs chunks
+// until none is left, then tells the caller.
+type helper interface{ help() }
+
+var (
+	workersMu sync.Mutex
+	workers   int
+	helpCh    = make(chan helper, 64)
+	freeLoops sync.Map // reflect.Type of the job → *loopFree[J]
+)
+
+// startWorkers makes sure at least n workers run.
+func startWorkers(n int) {
+	workersMu.Lock()
+	for workers < n {
+		workers++
+		go func() {
+			for h := range helpCh {
+				h.help()
+			}
+		}()
+	}
+	workersMu.Unlock()
+}
+
+// loop is one parallel loop: job j over [0, n) in t chunks.
+type loop[J chunker] struct {
+	j    J
+	t, n int
+	next atomic.Int64   // the next chunk to take
+	wg   sync.WaitGroup // the chunks and the help requests
+	free *loopFree[J]
+
+	mu       sync.Mutex
+	panicked any // the first panic of a chunk
+}
+
+// help runs chunks until none is left to take, as a worker.
+func (l *loop[J]) help() {
+	l.run()
+	l.wg.Done()
+}
+
+// run runs chunks until none is left to take.
+func (l *loop[J]) run() {
+	for {
+		i := int(l.next.Add(1)) - 1
+		if i >= l.t {
+			return
+		}
+		l.runChunk(i)
+	}
+}
+
+func (l *loop[J]) runChunk(i int) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.mu.Lock()
+			if l.panicked == nil {
+				l.panicked = r
+			}
+			l.mu.Unlock()
+		}
+		l.wg.Done()
+	}()
+	l.j.chunk(i, l.n*i/l.t, l.n*(i+1)/l.t)
+}
+
+// release recycles the idle loop.
+func (l *loop[J]) release() {
+	var zero J
+	l.j, l.panicked = zero, nil
+	l.free.mu.Lock()
+	l.free.loops = append(l.free.loops, l)
+	l.free.mu.Unlock()
+}
+
+// loopFree holds the idle loops of one job type; it grows to the number of
+// such loops ever in flight at once and stays there.
+type loopFree[J chunker] struct {
+	mu    sync.Mutex
+	loops []*loop[J]
+}
+
+// newLoop returns an idle or new loop for jobs of type J.
+func newLoop[J chunker]() *loop[J] {
+	key := reflect.TypeFor[J]()
+	f, ok := freeLoops.Load(key)
+	if !ok {
+		f, _ = freeLoops.LoadOrStore(key, new(loopFree[J]))
+	}
+	free := f.(*loopFree[J])
+	free.mu.Lock()
+	defer free.mu.Unlock()
+	if n := len(free.loops); n > 0 {
+		l := free.loops[n-1]
+		free.loops = free.loops[:n-1]
+		return l
+	}
+	return &loop[J]{free: free}
+}
+
+// parallelChunks runs j over [0, n) in exactly t chunks, chunk i over
+// [n·i/t, n·(i+1)/t), on the caller's goroutine and up to t-1 workers.
+// A panic in a chunk is re-raised on the caller's goroutine, where Run
+// recovers it, once every chunk has finished.
+func parallelChunks[J chunker](t, n int, j J) {
+	if t <= 1 {
+		j.chunk(0, 0, n)
+		return
+	}
+	l := newLoop[J]()
+	l.j, l.t, l.n = j, t, n
+	l.next.Store(0)
+	l.wg.Add(t)
+	startWorkers(t - 1)
+	for i := 1; i < t; i++ {
+		l.wg.Add(1)
+		select {
+		case helpCh <- l:
+		default: // every worker is busy and the queue full: run it here
+			l.wg.Done()
+		}
+	}
+	l.run()
+drain:
+	for {
+		select {
+		case h := <-helpCh:
+			h.help()
+		default:
+			break drain
+		}
+	}
+	l.wg.Wait()
+	p := l.panicked
+	l.release()
+	if p != nil {
+		panic(p)
+	}
+}
