@@ -178,6 +178,9 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	HW := tensor.Prod(x.shape[2:])
 	K := Cg * tensor.Prod(w.shape[2:])
 	act := o.act
+	if K == 0 || N*M*P == 0 {
+		return biasOnly(b != nil, N, M, P, act), nil
+	}
 
 	if r == 2 && Cg == 1 && Mg == 1 {
 		return o.depthwise(c, g, N, C, act)
@@ -474,6 +477,27 @@ func im2colShift(d, img []float32, h, w, oh, dy, dx, x0, x1 int) {
 		for x := x1; x < w; x++ {
 			row[x] = 0
 		}
+	}
+}
+
+// biasOnly runs a convolution with nothing to multiply (no input
+// channels, or an empty output): each output is its channel's bias, or
+// zero, through the activation.
+func biasOnly(bias bool, N, M, P int, act activation) runFunc {
+	return func(e *env, in, out []*tensor.Tensor) error {
+		Y := out[0].F32
+		for i := 0; i < N*M; i++ {
+			v := float32(0)
+			if bias {
+				v = in[2].F32[i%M]
+			}
+			row := Y[i*P : (i+1)*P]
+			for q := range row {
+				row[q] = v
+			}
+			act.apply(row)
+		}
+		return nil
 	}
 }
 

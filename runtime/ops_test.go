@@ -197,6 +197,11 @@ func TestConvAgainstNaive(t *testing.T) {
 		{[]int{1, 6, 3, 3}, []int{5, 6, 3, 3}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // one output pixel
 		{[]int{2, 4, 2, 2}, []int{4, 2, 3, 3}, 2, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // 2×2 output, groups
 		{[]int{3, 4, 5, 5}, []int{6, 4, 3, 3}, 1, []int{2, 2}, []int{0, 0, 0, 0}, []int{1, 1}},                   // batched small images
+		{[]int{1, 0, 5, 5}, []int{3, 0, 3, 3}, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // no input channels: the bias
+		{[]int{2, 0, 5, 5}, []int{3, 0, 3, 3}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // no input channels, batch
+		{[]int{1, 2, 5, 5}, []int{0, 2, 3, 3}, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // no output channels
+		{[]int{0, 2, 5, 5}, []int{4, 2, 3, 3}, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // empty batch
+		{[]int{1, 2, 1, 6}, []int{4, 2, 1, 1}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // one row
 	}
 	for i, tc := range cases {
 		x, w, b := randTensor(r, tc.x...), randTensor(r, tc.w...), randTensor(r, tc.w[0])
