@@ -250,8 +250,10 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	}
 	skinny := P <= skinnyPixels && sparse == nil
 	stride := colSize
+	var taps []int
 	if skinny {
-		stride += K * P
+		// The transposed im2col matrix instead of the im2col one.
+		stride, taps, colSize = K*P, skinnyTaps(g), 0
 	}
 	c.scratch = threads * stride
 	// Epilogues per group, when the bias is known now (the usual case).
@@ -266,7 +268,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col,
-		skinny: skinny, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
+		skinny: skinny, taps: taps, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
 	if threads == 1 && im2col != nil {
 		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
 	}
@@ -477,6 +479,7 @@ type convPlan struct {
 	packed                             []*kernels.PackedA     // per group, constant dense weights packed for GEMM
 	imgs                               int                    // images per GEMM in convBatched
 	skinny                             bool                   // dot products instead of GEMM
+	taps                               []int                  // skinny: see skinnyTaps
 	stride                             int                    // scratch floats per chunk
 	rowThreads                         int                    // goroutines over rows in the skinny path
 	colThreads                         int                    // goroutines over channels in im2col
@@ -510,25 +513,21 @@ func (j convJob) chunk(t, lo, hi int) {
 	for it := lo; it < hi; it++ {
 		n, gi := it/p.G, it%p.G
 		src := j.X[(n*p.C+gi*p.Cg)*p.HW : (n*p.C+(gi+1)*p.Cg)*p.HW]
+		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
+		if p.skinny {
+			colT := j.scratch[t*p.stride : (t+1)*p.stride]
+			gatherT(colT, src, p.taps, p.Cg, p.HW, p.K/p.Cg)
+			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
+			parallelChunks(p.rowThreads, p.Mg, sj)
+			continue
+		}
 		B := src
 		if p.im2col != nil {
 			parallelChunks(p.colThreads, p.Cg, im2colJob{p.im2col, col, src})
 			B = col
 		}
-		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
 		if p.sparse != nil {
 			p.sparse[gi].MulDense(Y, p.P, B, p.P, p.P, 0, j.eps[gi])
-			continue
-		}
-		if p.skinny {
-			colT := j.scratch[t*p.stride+p.colSize : (t+1)*p.stride]
-			for k := 0; k < p.K; k++ {
-				for q, v := range B[k*p.P : (k+1)*p.P] {
-					colT[q*p.K+k] = v
-				}
-			}
-			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
-			parallelChunks(p.rowThreads, p.Mg, sj)
 			continue
 		}
 		if p.packed != nil {
@@ -536,6 +535,45 @@ func (j convJob) chunk(t, lo, hi int) {
 			continue
 		}
 		kernels.SgemmEpilogue(false, false, p.Mg, p.P, p.K, 1, j.W[gi*p.Mg*p.K:(gi+1)*p.Mg*p.K], p.K, B, p.P, 0, Y, p.P, j.eps[gi])
+	}
+}
+
+// skinnyTaps returns, for each output pixel q and kernel offset t (row-
+// major over the kernel's shape), at [q·Πk + t], the offset in a
+// channel's image of the input the tap reads, or -1 where it reads the
+// padding.
+func skinnyTaps(g *geom) []int {
+	kk := tensor.Prod(g.k)
+	taps := make([]int, tensor.Prod(g.out)*kk)
+	ndTaps(1, g, g.out, g.in, func(t, q, _, off int, ok bool) {
+		if !ok {
+			off = -1
+		}
+		taps[q*kk+t] = off
+	})
+	return taps
+}
+
+// gatherT writes the transposed im2col matrix of src, cg channels of hw
+// values, for a kernel of kk taps at the pixels of skinnyTaps: row q of
+// colT holds, for each channel in turn, the values its taps read (0 in
+// the padding).
+func gatherT(colT, src []float32, taps []int, cg, hw, kk int) {
+	K := cg * kk
+	for q := 0; q < len(taps)/kk; q++ {
+		tq := taps[q*kk : (q+1)*kk]
+		row := colT[q*K : (q+1)*K]
+		for ci := 0; ci < cg; ci++ {
+			img := src[ci*hw : (ci+1)*hw]
+			d := row[ci*kk : (ci+1)*kk]
+			for t, o := range tq {
+				if o < 0 {
+					d[t] = 0
+				} else {
+					d[t] = img[o]
+				}
+			}
+		}
 	}
 }
 
@@ -549,20 +587,11 @@ type skinnyJob struct {
 // the bias and activation.
 func (j skinnyJob) chunk(_, lo, hi int) {
 	K, P := j.p.K, j.p.P
-	for m := lo; m < hi; m++ {
-		w := j.W[m*K : (m+1)*K]
-		row := j.Y[m*P : (m+1)*P]
-		for q := range row {
-			row[q] = kernels.Dot(w, j.colT[q*K:(q+1)*K])
-		}
-		if ep := j.ep; ep != nil {
-			if ep.Bias != nil {
-				kernels.AddConst(ep.Bias[m], row)
-			}
-			a := activation{act: ep.Act, min: ep.Min, max: ep.Max, alpha: ep.Alpha}
-			a.apply(row)
-		}
+	ep := *j.ep
+	if ep.Bias != nil {
+		ep.Bias = ep.Bias[lo:hi]
 	}
+	kernels.MultiDot(hi-lo, P, K, j.W[lo*K:hi*K], K, j.colT, K, j.Y[lo*P:hi*P], P, &ep)
 }
 
 func intsOf(v []int64) []int {

@@ -197,6 +197,9 @@ func TestConvAgainstNaive(t *testing.T) {
 		{[]int{1, 6, 3, 3}, []int{5, 6, 3, 3}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // one output pixel
 		{[]int{2, 4, 2, 2}, []int{4, 2, 3, 3}, 2, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // 2×2 output, groups
 		{[]int{3, 4, 5, 5}, []int{6, 4, 3, 3}, 1, []int{2, 2}, []int{0, 0, 0, 0}, []int{1, 1}},                   // batched small images
+		{[]int{1, 3, 5}, []int{4, 3, 3}, 1, []int{2}, []int{1, 1}, []int{1}},                                     // 1-D, 3 pixels
+		{[]int{2, 2, 3, 3, 3}, []int{3, 2, 2, 2, 2}, 1, []int{2, 2, 3}, []int{1, 1, 0, 0, 1, 0}, []int{1, 1, 1}}, // 3-D, 4 pixels
+		{[]int{1, 5, 4, 4}, []int{7, 5, 3, 3}, 1, []int{2, 2}, []int{2, 2, 2, 2}, []int{2, 2}},                   // dilated, 2×2 output
 	}
 	for i, tc := range cases {
 		x, w, b := randTensor(r, tc.x...), randTensor(r, tc.w...), randTensor(r, tc.w[0])
