@@ -603,38 +603,32 @@ func intsOf(v []int64) []int {
 }
 
 // depthwise is the direct kernel for 2-D convolutions with one input and
-// one output channel per group: each output row is a sum of shifted,
-// scaled input rows.
+// one output channel per group. Each channel's image is copied, with its
+// zero padding, into sh row phases (phase a holds the padded image's rows
+// a, a+sh, …): every tap then reads one phase at a fixed offset from the
+// output pixel, so the output at all columns, laid out with the padded
+// row stride, is one kernels.Stencil, of which every sw-th column is
+// kept. The padding adds w·0 terms where a direct loop would skip the
+// tap: the same results except that an infinite or NaN weight then makes
+// NaN at the border, and a -0 sum becomes +0.
 func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc, error) {
-	H, W := g.in[0], g.in[1]
 	kh, kw := g.k[0], g.k[1]
 	oh, ow := g.out[0], g.out[1]
 	sh, sw := g.stride[0], g.stride[1]
 	dh, dw := g.dil[0], g.dil[1]
-	pt, pl := g.padB[0], g.padB[1]
-	// For each kernel column, the output columns that read inside the input.
-	x0s, x1s := make([]int, kw), make([]int, kw)
-	for kj := 0; kj < kw; kj++ {
-		off := kj*dw - pl
-		x0, x1 := 0, ow
-		for x0 < ow && x0*sw+off < 0 {
-			x0++
+	// The padded image, large enough for every tap of every output pixel.
+	hp := max(g.in[0]+g.padB[0], (oh-1)*sh+(kh-1)*dh+1)
+	wp := max(g.in[1]+g.padB[1], (ow-1)*sw+(kw-1)*dw+1)
+	dp := &dwPlan{C: C, H: g.in[0], W: g.in[1], oh: oh, ow: ow, pt: g.padB[0], pl: g.padB[1], sh: sh, sw: sw,
+		hq: (hp + sh - 1) / sh, wp: wp, n: (oh-1)*wp + (ow-1)*sw + 1, act: act}
+	for ki := 0; ki < kh; ki++ {
+		for kj := 0; kj < kw; kj++ {
+			y := ki * dh
+			dp.offs = append(dp.offs, ((y%sh)*dp.hq+y/sh)*wp+kj*dw)
 		}
-		for x1 > x0 && (x1-1)*sw+off >= W {
-			x1--
-		}
-		x0s[kj], x1s[kj] = x0, x1
 	}
-	dp := &dwPlan{C: C, H: H, W: W, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl,
-		x0s: x0s, x1s: x1s, act: act}
-	if sh == 1 && sw == 1 && ow < dwNarrow {
-		// Padded planes: the image with its padding, and the output with
-		// the same row stride.
-		dp.wp = max(W+pl, (ow-1)+(kw-1)*dw+1)
-		dp.hp = max(H+pt, (oh-1)+(kh-1)*dh+1)
-		dp.scratch = (dp.hp + oh) * dp.wp
-		c.scratch = c.threads * dp.scratch
-	}
+	dp.scratch = sh*dp.hq*wp + dp.n
+	c.scratch = c.threads * dp.scratch
 	return func(e *env, in, out []*tensor.Tensor) error {
 		var bias []float32
 		if len(in) > 2 && in[2] != nil {
@@ -645,104 +639,60 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 	}, nil
 }
 
+// dwPlan is a depthwise convolution's geometry: see depthwise.
 type dwPlan struct {
-	C, H, W, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl int
-	x0s, x1s                                        []int
-	act                                             activation
-	// For stride 1 and outputs narrower than dwNarrow: the padded
-	// image's height and width, and the scratch floats per goroutine.
-	hp, wp, scratch int
+	C, H, W, oh, ow, pt, pl, sh, sw int
+	hq, wp                          int   // rows of a phase, columns of the padded image
+	n                               int   // outputs of the stencil (row stride wp)
+	offs                            []int // per tap, its offset in the phases
+	scratch                         int   // floats per goroutine: the phases, then the stencil's output
+	act                             activation
 }
-
-// dwNarrow bounds the output width below which stride-1 depthwise
-// convolutions run on a zero-padded copy of each image, one Axpy per tap
-// over the whole plane, rather than one Axpy per tap and output row,
-// whose calls cost more than a narrow row's arithmetic.
-const dwNarrow = 32
 
 type dwJob struct {
 	p                       *dwPlan
 	X, Wt, bias, Y, scratch []float32
 }
 
+// chunk convolves the channels [lo, hi) of all images (it = n·C + ch).
 func (j dwJob) chunk(t, lo, hi int) {
 	p := j.p
-	H, W, kh, kw, oh, ow := p.H, p.W, p.kh, p.kw, p.oh, p.ow
+	H, W, oh, ow, kk := p.H, p.W, p.oh, p.ow, len(p.offs)
+	buf := j.scratch[t*p.scratch : (t+1)*p.scratch]
+	phases, acc := buf[:p.sh*p.hq*p.wp], buf[p.sh*p.hq*p.wp:]
 	for it := lo; it < hi; it++ {
 		ch := it % p.C
-		img := j.X[it*H*W : (it+1)*H*W]
-		w := j.Wt[ch*kh*kw : (ch+1)*kh*kw]
-		dst := j.Y[it*oh*ow : (it+1)*oh*ow]
+		p.fill(phases, j.X[it*H*W:(it+1)*H*W])
 		b := float32(0)
 		if j.bias != nil {
 			b = j.bias[ch]
 		}
-		if p.wp > 0 {
-			dwPadded(p, img, w, dst, b, j.scratch[t*p.scratch:(t+1)*p.scratch])
-			p.act.apply(dst)
-			continue
-		}
+		kernels.Stencil(acc, phases, j.Wt[ch*kk:(ch+1)*kk], p.offs, b)
+		dst := j.Y[it*oh*ow : (it+1)*oh*ow]
 		for oy := 0; oy < oh; oy++ {
-			row := dst[oy*ow : (oy+1)*ow]
-			for i := range row {
-				row[i] = b
+			row, src := dst[oy*ow:(oy+1)*ow], acc[oy*p.wp:]
+			if p.sw == 1 {
+				copy(row, src)
+				continue
 			}
-			for ki := 0; ki < kh; ki++ {
-				iy := oy*p.sh - p.pt + ki*p.dh
-				if iy < 0 || iy >= H {
-					continue
-				}
-				src := img[iy*W : (iy+1)*W]
-				for kj := 0; kj < kw; kj++ {
-					wv := w[ki*kw+kj]
-					x0, x1 := p.x0s[kj], p.x1s[kj]
-					if x0 >= x1 {
-						continue
-					}
-					ix := x0*p.sw - p.pl + kj*p.dw
-					if p.sw == 1 {
-						kernels.Axpy(wv, src[ix:ix+x1-x0], row[x0:x1])
-						continue
-					}
-					for ox := x0; ox < x1; ox++ {
-						row[ox] += wv * src[ix]
-						ix += p.sw
-					}
-				}
+			for ox := range row {
+				row[ox] = src[ox*p.sw]
 			}
 		}
 		p.act.apply(dst)
 	}
 }
 
-// dwPadded is one stride-1 depthwise channel through padded planes: the
-// image is copied into a zeroed hp×wp plane at (pt, pl), and the output,
-// computed with row stride wp, starts at the bias b and gets one Axpy per
-// tap (in dwJob's order, kernel rows then columns) over all its rows at
-// once; the first ow columns of each row are then copied out. The
-// padding adds w·0 terms where dwJob skips the tap: the same results
-// except that an infinite or NaN weight then makes NaN at the border, and
-// a -0 sum becomes +0.
-func dwPadded(p *dwPlan, img, w, dst []float32, b float32, buf []float32) {
-	H, W, wp, ow := p.H, p.W, p.wp, p.ow
-	pad := buf[:p.hp*wp]
-	clear(pad)
-	for y := 0; y < H; y++ {
-		copy(pad[(y+p.pt)*wp+p.pl:], img[y*W:(y+1)*W])
-	}
-	n := (p.oh-1)*wp + ow
-	acc := buf[p.hp*wp : p.hp*wp+n]
-	for i := range acc {
-		acc[i] = b
-	}
-	for ki := 0; ki < p.kh; ki++ {
-		for kj := 0; kj < p.kw; kj++ {
-			o := ki*p.dh*wp + kj*p.dw
-			kernels.Axpy(w[ki*p.kw+kj], pad[o:o+n], acc)
+// fill zeroes the phases and copies the image img into them.
+func (p *dwPlan) fill(phases, img []float32) {
+	clear(phases)
+	// Padded row y + pt is row r of phase a.
+	a, r := p.pt%p.sh, p.pt/p.sh
+	for y := 0; y < p.H; y++ {
+		copy(phases[(a*p.hq+r)*p.wp+p.pl:], img[y*p.W:(y+1)*p.W])
+		if a++; a == p.sh {
+			a, r = 0, r+1
 		}
-	}
-	for oy := 0; oy < p.oh; oy++ {
-		copy(dst[oy*ow:(oy+1)*ow], acc[oy*wp:oy*wp+ow])
 	}
 }
 
