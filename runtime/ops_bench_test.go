@@ -72,15 +72,16 @@ func BenchmarkConvSmallImages(b *testing.B) {
 }
 
 // BenchmarkDepthwise is MobileNetV2's 3×3 depthwise convolution on 96
-// channels of 32×32, at stride 1 and 2.
+// channels of 32×32, at stride 1 and 2, and on 960 channels of 2×2.
 func BenchmarkDepthwise(b *testing.B) {
 	r := rand.New(rand.NewSource(1))
-	for _, s := range []int64{1, 2} {
-		b.Run(fmt.Sprintf("stride%d", s), func(b *testing.B) {
+	for _, tc := range []struct{ c, hw, s int }{{96, 32, 1}, {96, 32, 2}, {960, 2, 1}} {
+		b.Run(fmt.Sprintf("%d@%dx%d/stride%d", tc.c, tc.hw, tc.hw, tc.s), func(b *testing.B) {
+			s := int64(tc.s)
 			n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
-				Attrs: []*pb.AttributeProto{intAttr("group", 96), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", s, s)}}
-			benchNode(b, n, randTensor(r, 1, 96, 32, 32),
-				map[string]*tensor.Tensor{"w": randTensor(r, 96, 1, 3, 3), "b": randTensor(r, 96)})
+				Attrs: []*pb.AttributeProto{intAttr("group", int64(tc.c)), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", s, s)}}
+			benchNode(b, n, randTensor(r, 1, tc.c, tc.hw, tc.hw),
+				map[string]*tensor.Tensor{"w": randTensor(r, tc.c, 1, 3, 3), "b": randTensor(r, tc.c)})
 		})
 	}
 }

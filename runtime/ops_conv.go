@@ -621,14 +621,20 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 	hp := max(g.in[0]+g.padB[0], (oh-1)*sh+(kh-1)*dh+1)
 	wp := max(g.in[1]+g.padB[1], (ow-1)*sw+(kw-1)*dw+1)
 	dp := &dwPlan{C: C, H: g.in[0], W: g.in[1], oh: oh, ow: ow, pt: g.padB[0], pl: g.padB[1], sh: sh, sw: sw,
-		hq: (hp + sh - 1) / sh, wp: wp, n: (oh-1)*wp + (ow-1)*sw + 1, act: act}
+		hq: (hp + sh - 1) / sh, wp: wp, act: act}
+	// The stencil's outputs, rounded up to whole vectors (the extra ones,
+	// past the last pixel, are not used): small images then skip the
+	// kernel's scalar tail. The phases get as many zeros after them.
+	n := (oh-1)*wp + (ow-1)*sw + 1
+	dp.n = (n + 7) &^ 7
+	dp.phases = sh*dp.hq*wp + dp.n - n
 	for ki := 0; ki < kh; ki++ {
 		for kj := 0; kj < kw; kj++ {
 			y := ki * dh
 			dp.offs = append(dp.offs, ((y%sh)*dp.hq+y/sh)*wp+kj*dw)
 		}
 	}
-	dp.scratch = sh*dp.hq*wp + dp.n
+	dp.scratch = dp.phases + dp.n
 	c.scratch = c.threads * dp.scratch
 	return func(e *env, in, out []*tensor.Tensor) error {
 		var bias []float32
@@ -645,6 +651,7 @@ type dwPlan struct {
 	C, H, W, oh, ow, pt, pl, sh, sw int
 	hq, wp                          int   // rows of a phase, columns of the padded image
 	n                               int   // outputs of the stencil (row stride wp)
+	phases                          int   // floats of the phases
 	offs                            []int // per tap, its offset in the phases
 	scratch                         int   // floats per goroutine: the phases, then the stencil's output
 	act                             activation
@@ -660,7 +667,7 @@ func (j dwJob) chunk(t, lo, hi int) {
 	p := j.p
 	H, W, oh, ow, kk := p.H, p.W, p.oh, p.ow, len(p.offs)
 	buf := j.scratch[t*p.scratch : (t+1)*p.scratch]
-	phases, acc := buf[:p.sh*p.hq*p.wp], buf[p.sh*p.hq*p.wp:]
+	phases, acc := buf[:p.phases], buf[p.phases:]
 	for it := lo; it < hi; it++ {
 		ch := it % p.C
 		p.fill(phases, j.X[it*H*W:(it+1)*H*W])
