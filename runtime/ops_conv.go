@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/runtime/kernels"
@@ -518,8 +519,7 @@ func (j convJob) chunk(t, lo, hi int) {
 		if p.skinny {
 			colT := j.scratch[t*p.stride : (t+1)*p.stride]
 			gatherT(colT, src, p.taps, p.Cg, p.HW, p.K/p.Cg)
-			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
-			parallelChunks(p.rowThreads, p.Mg, sj)
+			skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}.run()
 			continue
 		}
 		B := src
@@ -584,9 +584,41 @@ type skinnyJob struct {
 	ep         *kernels.Epilogue
 }
 
-// chunk computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then
-// the bias and activation.
-func (j skinnyJob) chunk(_, lo, hi int) {
+// run computes all output rows on p.rowThreads goroutines, which take
+// blocks of rows as they finish: the weights stream from memory, which
+// one goroutine nearly saturates, so when the other starts late or loses
+// its core (the machines are shared) the first does its share.
+func (j skinnyJob) run() {
+	p := j.p
+	if p.rowThreads <= 1 {
+		j.rows(0, p.Mg)
+		return
+	}
+	parallelChunks(p.rowThreads, p.rowThreads, skinnyWorker{j, max(1, p.Mg/(8*p.rowThreads)), new(atomic.Int64)})
+}
+
+// skinnyWorker is one goroutine of skinnyJob.run: it computes blocks of
+// block rows, the next one untaken as counted by next, until none is
+// left.
+type skinnyWorker struct {
+	j     skinnyJob
+	block int
+	next  *atomic.Int64
+}
+
+func (w skinnyWorker) chunk(_, _, _ int) {
+	for {
+		lo := (int(w.next.Add(1)) - 1) * w.block
+		if lo >= w.j.p.Mg {
+			return
+		}
+		w.j.rows(lo, min(lo+w.block, w.j.p.Mg))
+	}
+}
+
+// rows computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then the
+// bias and activation.
+func (j skinnyJob) rows(lo, hi int) {
 	K, P := j.p.K, j.p.P
 	ep := *j.ep
 	if ep.Bias != nil {
