@@ -33,9 +33,9 @@ func Stencil(dst, src, w []float32, offs []int, b float32) {
 // an n×k matrix B (row stride ldb): c[i·ldc+j] is the dot product of
 // row i of A and row j of B, then the epilogue's bias (per row of C if
 // ep.BiasPerRow, else per column) and activation. It reads each row of A
-// once per four columns of C, so for small n (a convolution with a few
-// output pixels, A its weights) it runs at the speed of reading A, where
-// Sgemm would first pack it.
+// once per four columns of C, two rows at a time, so for small n (a
+// convolution with a few output pixels, A its weights) it runs at the
+// speed of reading A, where Sgemm would first pack it.
 func MultiDot(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, ep *Epilogue) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: MultiDot: negative size m=%d n=%d k=%d", m, n, k))
@@ -53,30 +53,38 @@ func MultiDot(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float
 		}
 	}
 	var offs [4]int
-	var out [4]float32
-	for i := 0; i < m; i++ {
-		row := a[i*lda : i*lda+k]
-		crow := c[i*ldc : i*ldc+n]
+	var out [8]float32
+	// Two rows of A at a time (the second repeating the first after an
+	// odd last row): each row's sums are the same either way.
+	for i := 0; i < m; i += 2 {
+		i1 := min(i+1, m-1)
+		a0, a1 := a[i*lda:i*lda+k], a[i1*lda:i1*lda+k]
+		c0, c1 := c[i*ldc:i*ldc+n], c[i1*ldc:i1*ldc+n]
 		for j0 := 0; j0 < n; j0 += 4 {
 			nb := min(4, n-j0)
 			// Short groups repeat their last column.
 			for j := range offs {
 				offs[j] = (j0 + min(j, nb-1)) * ldb
 			}
-			dot4(row, b, &offs, &out)
-			copy(crow[j0:j0+nb], out[:nb])
+			dot2x4(a0, a1, b, &offs, &out)
+			copy(c0[j0:j0+nb], out[:nb])
+			copy(c1[j0:j0+nb], out[4:4+nb])
 		}
 		if ep != nil {
-			ep.applyRow(crow, i, 0)
+			ep.applyRow(c0, i, 0)
+			if i1 > i {
+				ep.applyRow(c1, i1, 0)
+			}
 		}
 	}
 }
 
-// dot4Generic sets out[j] to the dot product of a and b[offs[j]:] (len(a)
-// terms), for j < 4.
-func dot4Generic(a, b []float32, offs *[4]int, out *[4]float32) {
+// dot2x4Generic sets out[4r+j] to the dot product of ar (a0, a1) and
+// b[offs[j]:] (len(a0) terms), for r < 2 and j < 4.
+func dot2x4Generic(a0, a1, b []float32, offs *[4]int, out *[8]float32) {
 	for j, o := range offs {
-		out[j] = dotGeneric(a, b[o:o+len(a)])
+		out[j] = dotGeneric(a0, b[o:o+len(a0)])
+		out[4+j] = dotGeneric(a1, b[o:o+len(a0)])
 	}
 }
 

@@ -9,12 +9,12 @@ package kernels
 //go:noescape
 func stencilAVX2(dst, src, w []float32, offs []int, b float32)
 
-// dot4AVX2 sets out[j] to the dot product of a and the len(a) values at
-// bj (b0 … b3), for len(a) a positive multiple of 8, with two YMM
-// accumulators per column.
+// dot2x4AVX2 sets out[4r+j] to the dot product of the k values at ar
+// (a0, a1) and at bj (b0 … b3), for k a positive multiple of 8, with one
+// YMM accumulator per row and column.
 //
 //go:noescape
-func dot4AVX2(a []float32, b0, b1, b2, b3 *float32, out *[4]float32)
+func dot2x4AVX2(a0, a1 *float32, k int, b0, b1, b2, b3 *float32, out *[8]float32)
 
 func stencil(dst, src, w []float32, offs []int, b float32) {
 	if useAVX2FMA {
@@ -24,22 +24,24 @@ func stencil(dst, src, w []float32, offs []int, b float32) {
 	stencilGeneric(dst, src, w, offs, b)
 }
 
-func dot4(a, b []float32, offs *[4]int, out *[4]float32) {
+func dot2x4(a0, a1, b []float32, offs *[4]int, out *[8]float32) {
 	if !useAVX2FMA {
-		dot4Generic(a, b, offs, out)
+		dot2x4Generic(a0, a1, b, offs, out)
 		return
 	}
-	k := len(a)
+	k := len(a0)
 	k8 := k &^ 7
-	*out = [4]float32{}
+	*out = [8]float32{}
 	if k8 > 0 {
-		dot4AVX2(a[:k8], &b[offs[0]], &b[offs[1]], &b[offs[2]], &b[offs[3]], out)
+		dot2x4AVX2(&a0[0], &a1[0], k8, &b[offs[0]], &b[offs[1]], &b[offs[2]], &b[offs[3]], out)
 	}
+	a1 = a1[:k]
 	for j, o := range offs {
-		s := out[j]
+		s0, s1 := out[j], out[4+j]
 		for p := k8; p < k; p++ {
-			s += a[p] * b[o+p]
+			s0 += a0[p] * b[o+p]
+			s1 += a1[p] * b[o+p]
 		}
-		out[j] = s
+		out[j], out[4+j] = s0, s1
 	}
 }

@@ -87,20 +87,30 @@ stDone:
 	VZEROUPPER
 	RET
 
-// DOT4STEP accumulates 8 values at off of a (SI) and of each column
-// (R8, R9, R10, R11) into Y0, Y2, Y4, Y6 (acc 0) or Y1, Y3, Y5, Y7
-// (acc 1).
-#define DOT4STEP(off, a0, a1, a2, a3) \
-	VMOVUPS     off(SI), Y8;        \
-	VFMADD231PS off(R8), Y8, a0;    \
-	VFMADD231PS off(R9), Y8, a1;    \
-	VFMADD231PS off(R10), Y8, a2;   \
-	VFMADD231PS off(R11), Y8, a3
+// DOT2X4STEP accumulates 8 values at off of the rows a0 (SI) and a1
+// (DX) times each column (R8, R9, R10, R11): row 0 into Y0…Y3, row 1
+// into Y4…Y7.
+#define DOT2X4STEP(off) \
+	VMOVUPS     off(SI), Y8;       \
+	VMOVUPS     off(DX), Y9;       \
+	VMOVUPS     off(R8), Y10;      \
+	VFMADD231PS Y10, Y8, Y0;       \
+	VFMADD231PS Y10, Y9, Y4;       \
+	VMOVUPS     off(R9), Y11;      \
+	VFMADD231PS Y11, Y8, Y1;       \
+	VFMADD231PS Y11, Y9, Y5;       \
+	VMOVUPS     off(R10), Y12;     \
+	VFMADD231PS Y12, Y8, Y2;       \
+	VFMADD231PS Y12, Y9, Y6;       \
+	VMOVUPS     off(R11), Y13;     \
+	VFMADD231PS Y13, Y8, Y3;       \
+	VFMADD231PS Y13, Y9, Y7
 
-// func dot4AVX2(a []float32, b0, b1, b2, b3 *float32, out *[4]float32)
-TEXT ·dot4AVX2(SB), NOSPLIT, $0-64
-	MOVQ   a_base+0(FP), SI
-	MOVQ   a_len+8(FP), CX
+// func dot2x4AVX2(a0, a1 *float32, k int, b0, b1, b2, b3 *float32, out *[8]float32)
+TEXT ·dot2x4AVX2(SB), NOSPLIT, $0-64
+	MOVQ   a0+0(FP), SI
+	MOVQ   a1+8(FP), DX
+	MOVQ   k+16(FP), CX
 	MOVQ   b0+24(FP), R8
 	MOVQ   b1+32(FP), R9
 	MOVQ   b2+40(FP), R10
@@ -117,38 +127,40 @@ TEXT ·dot4AVX2(SB), NOSPLIT, $0-64
 // The rows of a are read once (weights streaming from memory): a
 // non-temporal prefetch 4 KiB ahead, which does not displace the cache's
 // other contents with them, made ResNet-18's last stage about 10% faster.
-dot4x16:
+dot2x4x16:
 	CMPQ        CX, $16
-	JL          dot4x8
+	JL          dot2x4x8
 	PREFETCHNTA 4096(SI)
-	DOT4STEP(0, Y0, Y2, Y4, Y6)
-	DOT4STEP(32, Y1, Y3, Y5, Y7)
+	PREFETCHNTA 4096(DX)
+	DOT2X4STEP(0)
+	DOT2X4STEP(32)
 	ADDQ        $64, SI
+	ADDQ        $64, DX
 	ADDQ        $64, R8
 	ADDQ        $64, R9
 	ADDQ        $64, R10
 	ADDQ        $64, R11
 	SUBQ        $16, CX
-	JMP         dot4x16
+	JMP         dot2x4x16
 
-dot4x8:
+dot2x4x8:
 	TESTQ CX, CX
-	JZ    dot4Reduce
-	DOT4STEP(0, Y0, Y2, Y4, Y6)
+	JZ    dot2x4Reduce
+	DOT2X4STEP(0)
 
-dot4Reduce:
-	// Column j's sum is Y(2j) + Y(2j+1); the horizontal adds then
-	// leave the four sums in X0.
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y7, Y6, Y6
-	VHADDPS      Y2, Y0, Y0
-	VHADDPS      Y6, Y4, Y4
-	VHADDPS      Y4, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	MOVQ         out+56(FP), DI
-	VMOVUPS      X0, (DI)
+dot2x4Reduce:
+	// Per 128-bit lane, the horizontal adds leave row 0's four column
+	// sums in Y0 and row 1's in Y4; the two lanes are then added.
+	VHADDPS    Y1, Y0, Y0
+	VHADDPS    Y3, Y2, Y2
+	VHADDPS    Y2, Y0, Y0
+	VHADDPS    Y5, Y4, Y4
+	VHADDPS    Y7, Y6, Y6
+	VHADDPS    Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y9
+	VADDPS     Y9, Y8, Y8
+	MOVQ       out+56(FP), DI
+	VMOVUPS    Y8, (DI)
 	VZEROUPPER
 	RET

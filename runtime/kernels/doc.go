@@ -131,9 +131,10 @@
 // per iteration in four YMM accumulators over all taps. One with a few
 // output pixels (ResNet-18's last stages at small inputs) is MultiDot,
 // C = A·Bᵀ with B the transposed im2col matrix: each row of the weights
-// A is read once per four pixels, two YMM accumulators per pixel, so it
-// runs at the speed of reading the weights where Sgemm would first pack
-// them (BenchmarkMultiDot reports that speed).
+// A is read once per four pixels, two rows at a time (8 YMM
+// accumulators, 6 loads per 8 FMAs), so it runs at the speed of reading
+// the weights where Sgemm would first pack them (BenchmarkMultiDot
+// reports that speed).
 //
 // # Performance
 //
