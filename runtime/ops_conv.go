@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/runtime/kernels"
@@ -257,8 +258,10 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 	}
 	skinny := P <= skinnyPixels && sparse == nil
 	stride := colSize
+	var taps []int
 	if skinny {
-		stride += K * P
+		// The transposed im2col matrix instead of the im2col one.
+		stride, taps, colSize = K*P, skinnyTaps(g), 0
 	}
 	c.scratch = threads * stride
 	// Epilogues per group, when the bias is known now (the usual case).
@@ -279,7 +282,7 @@ func (o *convOp) prepare(c *pctx) (runFunc, error) {
 		}
 	}
 	cp := &convPlan{G: G, C: C, Cg: Cg, M: M, Mg: Mg, HW: HW, P: P, K: K, colSize: colSize, im2col: im2col,
-		skinny: skinny, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
+		skinny: skinny, taps: taps, stride: stride, rowThreads: max(1, min(c.threads/threads, Mg, Mg*K*P/parallelMin))}
 	if threads == 1 && im2col != nil {
 		cp.colThreads = max(1, min(c.threads, Cg, K*P/parallelMin))
 	}
@@ -511,6 +514,7 @@ type convPlan struct {
 	packed                             []*kernels.PackedA     // per group, constant dense weights packed for GEMM
 	imgs                               int                    // images per GEMM in convBatched
 	skinny                             bool                   // dot products instead of GEMM
+	taps                               []int                  // skinny: see skinnyTaps
 	stride                             int                    // scratch floats per chunk
 	rowThreads                         int                    // goroutines over rows in the skinny path
 	colThreads                         int                    // goroutines over channels in im2col
@@ -524,10 +528,11 @@ type im2colJob struct {
 func (j im2colJob) chunk(_, lo, hi int) { j.f(j.dst, j.src, lo, hi) }
 
 // skinnyPixels is the largest output size (pixels per image) for which
-// convolutions use dot products rather than GEMM. Measured on 3×3
-// convolutions: at 512 channels on 2×2 the dot products take 0.65 of
-// GEMM's CPU time; at 256 on 4×4 and 128 on 8×8 they take 1.4 to 2 times
-// as long.
+// convolutions use kernels.MultiDot rather than GEMM. Measured on 3×3
+// convolutions (BenchmarkConvSmallImages, CPU time): at 512 channels on
+// 2×2, MultiDot takes half of GEMM's time; at 6 pixels about 0.85, at 8
+// as long, at 9 and 12 longer, and at 256 channels on 4×4 and 128 on
+// 8×8 twice as long.
 const skinnyPixels = 4
 
 type convJob struct {
@@ -544,25 +549,20 @@ func (j convJob) chunk(t, lo, hi int) {
 	for it := lo; it < hi; it++ {
 		n, gi := it/p.G, it%p.G
 		src := j.X[(n*p.C+gi*p.Cg)*p.HW : (n*p.C+(gi+1)*p.Cg)*p.HW]
+		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
+		if p.skinny {
+			colT := j.scratch[t*p.stride : (t+1)*p.stride]
+			gatherT(colT, src, p.taps, p.Cg, p.HW, p.K/p.Cg)
+			skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}.run()
+			continue
+		}
 		B := src
 		if p.im2col != nil {
 			parallelChunks(p.colThreads, p.Cg, im2colJob{p.im2col, col, src})
 			B = col
 		}
-		Y := j.Y[(n*p.M+gi*p.Mg)*p.P : (n*p.M+(gi+1)*p.Mg)*p.P]
 		if p.sparse != nil {
 			p.sparse[gi].MulDense(Y, p.P, B, p.P, p.P, 0, j.eps[gi])
-			continue
-		}
-		if p.skinny {
-			colT := j.scratch[t*p.stride+p.colSize : (t+1)*p.stride]
-			for k := 0; k < p.K; k++ {
-				for q, v := range B[k*p.P : (k+1)*p.P] {
-					colT[q*p.K+k] = v
-				}
-			}
-			sj := skinnyJob{p, j.W[gi*p.Mg*p.K : (gi+1)*p.Mg*p.K], colT, Y, j.eps[gi]}
-			parallelChunks(p.rowThreads, p.Mg, sj)
 			continue
 		}
 		if p.packed != nil {
@@ -573,30 +573,92 @@ func (j convJob) chunk(t, lo, hi int) {
 	}
 }
 
+// skinnyTaps returns, for each output pixel q and kernel offset t (row-
+// major over the kernel's shape), at [q·Πk + t], the offset in a
+// channel's image of the input the tap reads, or -1 where it reads the
+// padding.
+func skinnyTaps(g *geom) []int {
+	kk := tensor.Prod(g.k)
+	taps := make([]int, tensor.Prod(g.out)*kk)
+	ndTaps(1, g, g.out, g.in, func(t, q, _, off int, ok bool) {
+		if !ok {
+			off = -1
+		}
+		taps[q*kk+t] = off
+	})
+	return taps
+}
+
+// gatherT writes the transposed im2col matrix of src, cg channels of hw
+// values, for a kernel of kk taps at the pixels of skinnyTaps: row q of
+// colT holds, for each channel in turn, the values its taps read (0 in
+// the padding).
+func gatherT(colT, src []float32, taps []int, cg, hw, kk int) {
+	K := cg * kk
+	for q := 0; q < len(taps)/kk; q++ {
+		tq := taps[q*kk : (q+1)*kk]
+		row := colT[q*K : (q+1)*K]
+		for ci := 0; ci < cg; ci++ {
+			img := src[ci*hw : (ci+1)*hw]
+			d := row[ci*kk : (ci+1)*kk]
+			for t, o := range tq {
+				if o < 0 {
+					d[t] = 0
+				} else {
+					d[t] = img[o]
+				}
+			}
+		}
+	}
+}
+
 type skinnyJob struct {
 	p          *convPlan
 	W, colT, Y []float32
 	ep         *kernels.Epilogue
 }
 
-// chunk computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then
-// the bias and activation.
-func (j skinnyJob) chunk(_, lo, hi int) {
-	K, P := j.p.K, j.p.P
-	for m := lo; m < hi; m++ {
-		w := j.W[m*K : (m+1)*K]
-		row := j.Y[m*P : (m+1)*P]
-		for q := range row {
-			row[q] = kernels.Dot(w, j.colT[q*K:(q+1)*K])
-		}
-		if ep := j.ep; ep != nil {
-			if ep.Bias != nil {
-				kernels.AddConst(ep.Bias[m], row)
-			}
-			a := activation{act: ep.Act, min: ep.Min, max: ep.Max, alpha: ep.Alpha}
-			a.apply(row)
-		}
+// run computes all output rows on p.rowThreads goroutines, which take
+// blocks of rows as they finish: the weights stream from memory, which
+// one goroutine nearly saturates, so when the other starts late or loses
+// its core (the machines are shared) the first does its share.
+func (j skinnyJob) run() {
+	p := j.p
+	if p.rowThreads <= 1 {
+		j.rows(0, p.Mg)
+		return
 	}
+	parallelChunks(p.rowThreads, p.rowThreads, skinnyWorker{j, max(1, p.Mg/(8*p.rowThreads)), new(atomic.Int64)})
+}
+
+// skinnyWorker is one goroutine of skinnyJob.run: it computes blocks of
+// block rows, the next one untaken as counted by next, until none is
+// left.
+type skinnyWorker struct {
+	j     skinnyJob
+	block int
+	next  *atomic.Int64
+}
+
+func (w skinnyWorker) chunk(_, _, _ int) {
+	for {
+		lo := (int(w.next.Add(1)) - 1) * w.block
+		if lo >= w.j.p.Mg {
+			return
+		}
+		w.j.rows(lo, min(lo+w.block, w.j.p.Mg))
+	}
+}
+
+// rows computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then the
+// bias and activation.
+func (j skinnyJob) rows(lo, hi int) {
+	K, P := j.p.K, j.p.P
+	ep := *j.ep
+	if ep.Bias != nil {
+		ep.Bias = ep.Bias[lo:hi]
+	}
+	kernels.MultiDot(hi-lo, P, K, j.W[lo*K:hi*K], K, j.colT, K, j.Y[lo*P:hi*P], P, &ep)
 }
 
 func intsOf(v []int64) []int {
@@ -608,38 +670,38 @@ func intsOf(v []int64) []int {
 }
 
 // depthwise is the direct kernel for 2-D convolutions with one input and
-// one output channel per group: each output row is a sum of shifted,
-// scaled input rows.
+// one output channel per group. Each channel's image is copied, with its
+// zero padding, into sh row phases (phase a holds the padded image's rows
+// a, a+sh, …): every tap then reads one phase at a fixed offset from the
+// output pixel, so the output at all columns, laid out with the padded
+// row stride, is one kernels.Stencil, of which every sw-th column is
+// kept. The padding adds w·0 terms where a direct loop would skip the
+// tap: the same results except that an infinite or NaN weight then makes
+// NaN at the border, and a -0 sum becomes +0.
 func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc, error) {
-	H, W := g.in[0], g.in[1]
 	kh, kw := g.k[0], g.k[1]
 	oh, ow := g.out[0], g.out[1]
 	sh, sw := g.stride[0], g.stride[1]
 	dh, dw := g.dil[0], g.dil[1]
-	pt, pl := g.padB[0], g.padB[1]
-	// For each kernel column, the output columns that read inside the input.
-	x0s, x1s := make([]int, kw), make([]int, kw)
-	for kj := 0; kj < kw; kj++ {
-		off := kj*dw - pl
-		x0, x1 := 0, ow
-		for x0 < ow && x0*sw+off < 0 {
-			x0++
+	// The padded image, large enough for every tap of every output pixel.
+	hp := max(g.in[0]+g.padB[0], (oh-1)*sh+(kh-1)*dh+1)
+	wp := max(g.in[1]+g.padB[1], (ow-1)*sw+(kw-1)*dw+1)
+	dp := &dwPlan{C: C, H: g.in[0], W: g.in[1], oh: oh, ow: ow, pt: g.padB[0], pl: g.padB[1], sh: sh, sw: sw,
+		hq: (hp + sh - 1) / sh, wp: wp, act: act}
+	// The stencil's outputs, rounded up to whole vectors (the extra ones,
+	// past the last pixel, are not used): small images then skip the
+	// kernel's scalar tail. The phases get as many zeros after them.
+	n := (oh-1)*wp + (ow-1)*sw + 1
+	dp.n = (n + 7) &^ 7
+	dp.phases = sh*dp.hq*wp + dp.n - n
+	for ki := 0; ki < kh; ki++ {
+		for kj := 0; kj < kw; kj++ {
+			y := ki * dh
+			dp.offs = append(dp.offs, ((y%sh)*dp.hq+y/sh)*wp+kj*dw)
 		}
-		for x1 > x0 && (x1-1)*sw+off >= W {
-			x1--
-		}
-		x0s[kj], x1s[kj] = x0, x1
 	}
-	dp := &dwPlan{C: C, H: H, W: W, kh: kh, kw: kw, oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, pt: pt, pl: pl,
-		x0s: x0s, x1s: x1s, act: act}
-	if sh == 1 && sw == 1 && ow < dwNarrow {
-		// Padded planes: the image with its padding, and the output with
-		// the same row stride.
-		dp.wp = max(W+pl, (ow-1)+(kw-1)*dw+1)
-		dp.hp = max(H+pt, (oh-1)+(kh-1)*dh+1)
-		dp.scratch = (dp.hp + oh) * dp.wp
-		c.scratch = c.threads * dp.scratch
-	}
+	dp.scratch = dp.phases + dp.n
+	c.scratch = c.threads * dp.scratch
 	return func(e *env, in, out []*tensor.Tensor) error {
 		var bias []float32
 		if len(in) > 2 && in[2] != nil {
@@ -650,104 +712,61 @@ func (o *convOp) depthwise(c *pctx, g *geom, N, C int, act activation) (runFunc,
 	}, nil
 }
 
+// dwPlan is a depthwise convolution's geometry: see depthwise.
 type dwPlan struct {
-	C, H, W, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl int
-	x0s, x1s                                        []int
-	act                                             activation
-	// For stride 1 and outputs narrower than dwNarrow: the padded
-	// image's height and width, and the scratch floats per goroutine.
-	hp, wp, scratch int
+	C, H, W, oh, ow, pt, pl, sh, sw int
+	hq, wp                          int   // rows of a phase, columns of the padded image
+	n                               int   // outputs of the stencil (row stride wp)
+	phases                          int   // floats of the phases
+	offs                            []int // per tap, its offset in the phases
+	scratch                         int   // floats per goroutine: the phases, then the stencil's output
+	act                             activation
 }
-
-// dwNarrow bounds the output width below which stride-1 depthwise
-// convolutions run on a zero-padded copy of each image, one Axpy per tap
-// over the whole plane, rather than one Axpy per tap and output row,
-// whose calls cost more than a narrow row's arithmetic.
-const dwNarrow = 32
 
 type dwJob struct {
 	p                       *dwPlan
 	X, Wt, bias, Y, scratch []float32
 }
 
+// chunk convolves the channels [lo, hi) of all images (it = n·C + ch).
 func (j dwJob) chunk(t, lo, hi int) {
 	p := j.p
-	H, W, kh, kw, oh, ow := p.H, p.W, p.kh, p.kw, p.oh, p.ow
+	H, W, oh, ow, kk := p.H, p.W, p.oh, p.ow, len(p.offs)
+	buf := j.scratch[t*p.scratch : (t+1)*p.scratch]
+	phases, acc := buf[:p.phases], buf[p.phases:]
 	for it := lo; it < hi; it++ {
 		ch := it % p.C
-		img := j.X[it*H*W : (it+1)*H*W]
-		w := j.Wt[ch*kh*kw : (ch+1)*kh*kw]
-		dst := j.Y[it*oh*ow : (it+1)*oh*ow]
+		p.fill(phases, j.X[it*H*W:(it+1)*H*W])
 		b := float32(0)
 		if j.bias != nil {
 			b = j.bias[ch]
 		}
-		if p.wp > 0 {
-			dwPadded(p, img, w, dst, b, j.scratch[t*p.scratch:(t+1)*p.scratch])
-			p.act.apply(dst)
-			continue
-		}
+		kernels.Stencil(acc, phases, j.Wt[ch*kk:(ch+1)*kk], p.offs, b)
+		dst := j.Y[it*oh*ow : (it+1)*oh*ow]
 		for oy := 0; oy < oh; oy++ {
-			row := dst[oy*ow : (oy+1)*ow]
-			for i := range row {
-				row[i] = b
+			row, src := dst[oy*ow:(oy+1)*ow], acc[oy*p.wp:]
+			if p.sw == 1 {
+				copy(row, src)
+				continue
 			}
-			for ki := 0; ki < kh; ki++ {
-				iy := oy*p.sh - p.pt + ki*p.dh
-				if iy < 0 || iy >= H {
-					continue
-				}
-				src := img[iy*W : (iy+1)*W]
-				for kj := 0; kj < kw; kj++ {
-					wv := w[ki*kw+kj]
-					x0, x1 := p.x0s[kj], p.x1s[kj]
-					if x0 >= x1 {
-						continue
-					}
-					ix := x0*p.sw - p.pl + kj*p.dw
-					if p.sw == 1 {
-						kernels.Axpy(wv, src[ix:ix+x1-x0], row[x0:x1])
-						continue
-					}
-					for ox := x0; ox < x1; ox++ {
-						row[ox] += wv * src[ix]
-						ix += p.sw
-					}
-				}
+			for ox := range row {
+				row[ox] = src[ox*p.sw]
 			}
 		}
 		p.act.apply(dst)
 	}
 }
 
-// dwPadded is one stride-1 depthwise channel through padded planes: the
-// image is copied into a zeroed hp×wp plane at (pt, pl), and the output,
-// computed with row stride wp, starts at the bias b and gets one Axpy per
-// tap (in dwJob's order, kernel rows then columns) over all its rows at
-// once; the first ow columns of each row are then copied out. The
-// padding adds w·0 terms where dwJob skips the tap: the same results
-// except that an infinite or NaN weight then makes NaN at the border, and
-// a -0 sum becomes +0.
-func dwPadded(p *dwPlan, img, w, dst []float32, b float32, buf []float32) {
-	H, W, wp, ow := p.H, p.W, p.wp, p.ow
-	pad := buf[:p.hp*wp]
-	clear(pad)
-	for y := 0; y < H; y++ {
-		copy(pad[(y+p.pt)*wp+p.pl:], img[y*W:(y+1)*W])
-	}
-	n := (p.oh-1)*wp + ow
-	acc := buf[p.hp*wp : p.hp*wp+n]
-	for i := range acc {
-		acc[i] = b
-	}
-	for ki := 0; ki < p.kh; ki++ {
-		for kj := 0; kj < p.kw; kj++ {
-			o := ki*p.dh*wp + kj*p.dw
-			kernels.Axpy(w[ki*p.kw+kj], pad[o:o+n], acc)
+// fill zeroes the phases and copies the image img into them.
+func (p *dwPlan) fill(phases, img []float32) {
+	clear(phases)
+	// Padded row y + pt is row r of phase a.
+	a, r := p.pt%p.sh, p.pt/p.sh
+	for y := 0; y < p.H; y++ {
+		copy(phases[(a*p.hq+r)*p.wp+p.pl:], img[y*p.W:(y+1)*p.W])
+		if a++; a == p.sh {
+			a, r = 0, r+1
 		}
-	}
-	for oy := 0; oy < p.oh; oy++ {
-		copy(dst[oy*ow:(oy+1)*ow], acc[oy*wp:oy*wp+ow])
 	}
 }
 

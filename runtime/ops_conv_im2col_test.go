@@ -98,32 +98,34 @@ func TestConvBatchedParallel(t *testing.T) {
 	}
 }
 
-// TestDepthwisePadded checks stride-1 depthwise convolutions, narrow
-// (padded planes) and wide, with padding and dilation, against naiveConv.
-func TestDepthwisePadded(t *testing.T) {
+// TestDepthwiseRandom checks depthwise convolutions of random sizes,
+// strides, padding and dilation against naiveConv.
+func TestDepthwiseRandom(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
-	for it := 0; it < 200; it++ {
+	for it := 0; it < 300; it++ {
 		C, H, W := 1+r.Intn(4), 1+r.Intn(9), 1+r.Intn(40)
 		kh, kw := 1+r.Intn(4), 1+r.Intn(4)
 		pads := []int{r.Intn(3), r.Intn(3), r.Intn(3), r.Intn(3)}
+		strides := []int{1 + r.Intn(3), 1 + r.Intn(3)}
 		dils := []int{1 + r.Intn(2), 1 + r.Intn(2)}
 		if H+pads[0]+pads[2] < dils[0]*(kh-1)+1 || W+pads[1]+pads[3] < dils[1]*(kw-1)+1 {
 			continue
 		}
 		x, w, b := randTensor(r, 1+r.Intn(2), C, H, W), randTensor(r, C, 1, kh, kw), randTensor(r, C)
-		var p, d []int64
-		for _, v := range pads {
-			p = append(p, int64(v))
-		}
-		for _, v := range dils {
-			d = append(d, int64(v))
+		toI64 := func(v []int) []int64 {
+			out := make([]int64, len(v))
+			for i, x := range v {
+				out[i] = int64(x)
+			}
+			return out
 		}
 		n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"}, Attrs: []*pb.AttributeProto{
-			intAttr("group", int64(C)), intsAttr("pads", p...), intsAttr("dilations", d...)}}
+			intAttr("group", int64(C)), intsAttr("pads", toI64(pads)...), intsAttr("strides", toI64(strides)...),
+			intsAttr("dilations", toI64(dils)...)}}
 		y := runNode(t, 13, n, map[string]*tensor.Tensor{"x": x}, map[string]*tensor.Tensor{"w": w, "b": b})[0]
-		want := naiveConv(x, w, b, C, []int{1, 1}, pads, dils)
+		want := naiveConv(x, w, b, C, strides, pads, dils)
 		if err := compareTensors(y, want, 1e-4, 1e-5); err != nil {
-			t.Fatalf("%v * %v pads %v dils %v: %v", x.Shape, w.Shape, pads, dils, err)
+			t.Fatalf("%v * %v pads %v strides %v dils %v: %v", x.Shape, w.Shape, pads, strides, dils, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/runtime/kernels"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -67,19 +68,14 @@ func (o *poolOp) prepare(c *pctx) (runFunc, error) {
 	}
 	pp := &poolPlan{g: g, r: r, inSize: inSize, outSize: outSize, inStr: inStr, idxStr: idxStr,
 		kk: tensor.Prod(g.k), isMax: o.max, includePad: o.includePad}
-	fast := r == 2 && !withIdx && g.dil[0] == 1 && g.dil[1] == 1
-	pp.max2x2 = fast && o.max && g.k[0] == 2 && g.k[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 &&
-		g.padB[0] == 0 && g.padB[1] == 0 && 2*g.out[1] <= g.in[1]
+	fast := r == 2 && !withIdx
 	if fast {
-		W, kw := g.in[1], g.k[1]
-		for ox := 0; ox < g.out[1]; ox++ {
-			xs := ox*g.stride[1] - g.padB[1]
-			pp.xr = append(pp.xr, max(xs, 0), min(xs+kw, W), min(xs+kw, W+g.padE[1])-xs)
-		}
+		pp.plan2D()
+		c.scratch = c.threads * pp.scratch
 	}
 	work := planes * outSize * pp.kk
 	return func(e *env, in, out []*tensor.Tensor) error {
-		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32, fast: fast}
+		j := poolJob{p: pp, X: in[0].F32, Y: out[0].F32, fast: fast, scratch: e.scratch}
 		if withIdx {
 			j.I = out[1].I64
 		}
@@ -93,83 +89,167 @@ type poolPlan struct {
 	r, inSize, outSize, kk int
 	inStr, idxStr          []int
 	isMax, includePad      bool
-	// xr holds, per output column of the 2-D path, the input columns
-	// [x0, x1) of its window and the window width within the padding.
-	xr     []int
-	max2x2 bool // 2×2 windows at stride 2 without padding
+	pool2D
+}
+
+// pool2D is the geometry of chunk2D: see there.
+type pool2D struct {
+	rowsF    int       // rows of v and h: (oh-1)·sh + 1
+	mL, vLen int       // v's margin before its rows, and its length with both margins
+	rowOffs  []int     // per kernel row, the input row that v's row 0 reads
+	colOffs  []int     // per kernel column, the column of v that h's column 0 reads
+	inner    [2]int    // the output columns [a, b) whose windows are inside the input's columns
+	counts   []float32 // averages: per output pixel, the number of values its window counts
+	identity []float32 // vLen values of the identity (-Inf or 0)
+	scratch  int       // floats per goroutine: v, then h
+}
+
+// plan2D resolves chunk2D's offsets, border columns and counts.
+func (p *poolPlan) plan2D() {
+	g := p.g
+	H, W, oh, ow := g.in[0], g.in[1], g.out[0], g.out[1]
+	kh, sh, dh, pt := g.k[0], g.stride[0], g.dil[0], g.padB[0]
+	kw, sw, dw, pl := g.k[1], g.stride[1], g.dil[1], g.padB[1]
+	p.rowsF = (oh-1)*sh + 1
+	for ki := 0; ki < kh; ki++ {
+		p.rowOffs = append(p.rowOffs, ki*dh-pt)
+	}
+	for kj := 0; kj < kw; kj++ {
+		p.colOffs = append(p.colOffs, kj*dw-pl)
+	}
+	p.mL, p.vLen = pl, pl+p.rowsF*W+max(0, (kw-1)*dw-pl)
+	a, b := 0, ow
+	for a < ow && a*sw+p.colOffs[0] < 0 {
+		a++
+	}
+	for b > a && (b-1)*sw+p.colOffs[kw-1] >= W {
+		b--
+	}
+	p.inner = [2]int{a, b}
+	if !p.isMax {
+		// The rows and columns of each window inside the input or, with
+		// count_include_pad, inside the padded input.
+		inside := func(i, n, padE int) bool { return i < n+padE && (p.includePad || i >= 0 && i < n) }
+		for oy := 0; oy < oh; oy++ {
+			rows := 0
+			for _, off := range p.rowOffs {
+				if inside(oy*sh+off, H, g.padE[0]) {
+					rows++
+				}
+			}
+			for ox := 0; ox < ow; ox++ {
+				cols := 0
+				for _, off := range p.colOffs {
+					if inside(ox*sw+off, W, g.padE[1]) {
+						cols++
+					}
+				}
+				p.counts = append(p.counts, float32(rows*cols))
+			}
+		}
+	}
+	p.identity = make([]float32, p.vLen)
+	if p.isMax {
+		for i := range p.identity {
+			p.identity[i] = float32(math.Inf(-1))
+		}
+	}
+	p.scratch = p.vLen + p.rowsF*W
 }
 
 type poolJob struct {
-	p    *poolPlan
-	X, Y []float32
-	I    []int64
-	fast bool // 2-D without dilation or Indices
+	p       *poolPlan
+	X, Y    []float32
+	I       []int64
+	fast    bool // 2-D without Indices
+	scratch []float32
 }
 
-// chunk2D pools planes [lo, hi) of a 2-D input without dilation: each
-// window is clipped to the input once, with the column ranges computed
-// when planning.
-func (j poolJob) chunk2D(lo, hi int) {
+// chunk2D pools planes [lo, hi) of a 2-D input in two passes over the
+// whole plane, each a few calls of a vector kernel (max or sum) on long
+// runs: v, with the input's row stride, combines the input rows of each
+// kernel row, at every row from the first window's to the last one's (a
+// run of rows per kernel row); h combines the columns of v of each kernel
+// column, at every position (a run over all of v per kernel column). The
+// outputs are then every sh-th row and sw-th column of h (a sum divided
+// by its count), except at the columns whose windows cross the input's
+// left or right edge, where h's run read the neighbouring row: those are
+// combined again from v, tap by tap.
+func (j poolJob) chunk2D(t, lo, hi int) {
 	p := j.p
 	g := p.g
-	H, W := g.in[0], g.in[1]
-	oh, ow := g.out[0], g.out[1]
-	kh, sh, pt, pe := g.k[0], g.stride[0], g.padB[0], g.padE[0]
-	xr := p.xr
-	negInf := float32(math.Inf(-1))
+	H, W, oh, ow, sh, sw := g.in[0], g.in[1], g.out[0], g.out[1], g.stride[0], g.stride[1]
+	n := p.rowsF * W
+	buf := j.scratch[t*p.scratch : (t+1)*p.scratch]
+	vm, h := buf[:p.vLen], buf[p.vLen:p.vLen+n]
+	v := vm[p.mL : p.mL+n]
+	combine := kernels.AddTo
+	if p.isMax {
+		combine = kernels.MaxTo
+	}
 	for pl := lo; pl < hi; pl++ {
 		img := j.X[pl*p.inSize : (pl+1)*p.inSize]
 		dst := j.Y[pl*p.outSize : (pl+1)*p.outSize]
+		copy(vm, p.identity)
+		for _, off := range p.rowOffs {
+			// Rows y of v whose input row y + off is inside the input.
+			y0, y1 := max(0, -off), min(p.rowsF, H-off)
+			if y0 < y1 {
+				combine(v[y0*W:y1*W], img[(y0+off)*W:(y1+off)*W])
+			}
+		}
+		copy(h, p.identity[:n])
+		for _, off := range p.colOffs {
+			combine(h, vm[p.mL+off:p.mL+off+n])
+		}
 		for oy := 0; oy < oh; oy++ {
-			ys := oy*sh - pt
-			y0, y1 := max(ys, 0), min(ys+kh, H)
-			ph := min(ys+kh, H+pe) - ys
+			vrow, hrow := v[oy*sh*W:(oy*sh+1)*W], h[oy*sh*W:]
 			drow := dst[oy*ow : (oy+1)*ow]
-			if p.isMax && p.max2x2 && y1-y0 == 2 {
-				// 2×2, stride 2, no padding: the common LeNet/VGG case.
-				r0 := img[y0*W : y0*W+2*ow]
-				r1 := img[(y0+1)*W : (y0+1)*W+2*ow]
-				for ox := range drow {
-					drow[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+			a, b := p.inner[0], p.inner[1]
+			if sw == 1 {
+				copy(drow[a:b], hrow[a:b])
+			} else if a < b {
+				hr := hrow[a*sw : (b-1)*sw+1]
+				for i := range drow[a:b] {
+					drow[a+i] = hr[i*sw]
 				}
-				continue
 			}
-			if p.isMax {
-				for ox := range drow {
-					x0, x1 := xr[3*ox], xr[3*ox+1]
-					m := negInf
-					for y := y0; y < y1; y++ {
-						for _, v := range img[y*W+x0 : y*W+x1] {
-							m = max(m, v) // branch-free; NaN propagates
-						}
-					}
-					drow[ox] = m
-				}
-				continue
+			for ox := 0; ox < a; ox++ {
+				drow[ox] = p.edge(vrow, ox*sw, W)
 			}
-			for ox := range drow {
-				x0, x1 := xr[3*ox], xr[3*ox+1]
-				var sum float32
-				for y := y0; y < y1; y++ {
-					for _, v := range img[y*W+x0 : y*W+x1] {
-						sum += v
-					}
+			for ox := b; ox < ow; ox++ {
+				drow[ox] = p.edge(vrow, ox*sw, W)
+			}
+			if !p.isMax {
+				for ox, c := range p.counts[oy*ow : (oy+1)*ow] {
+					drow[ox] /= c
 				}
-				n := (y1 - y0) * (x1 - x0)
-				if p.includePad {
-					n = ph * xr[3*ox+2]
-				}
-				drow[ox] = sum / float32(n)
 			}
 		}
 	}
 }
 
-// chunk pools planes [lo, hi): through chunk2D when it applies, else for
-// any spatial rank, dilation and the Indices output.
-func (j poolJob) chunk(_, lo, hi int) {
+// edge combines, tap by tap, the window at column x of the row vrow of v
+// (W wide), whose taps are not all inside it.
+func (p *poolPlan) edge(vrow []float32, x, W int) float32 {
+	m := p.identity[0]
+	for _, off := range p.colOffs {
+		if i := x + off; i >= 0 && i < W {
+			if !p.isMax {
+				m += vrow[i]
+			} else if u := vrow[i]; u > m || u != u {
+				m = u
+			}
+		}
+	}
+	return m
+}
+
+// chunk pools planes [lo, hi): through chunk2D when it applies, else
+// for any spatial rank and the Indices output.
+func (j poolJob) chunk(t, lo, hi int) {
 	if j.fast {
-		j.chunk2D(lo, hi)
+		j.chunk2D(t, lo, hi)
 		return
 	}
 	p := j.p

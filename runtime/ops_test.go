@@ -202,6 +202,9 @@ func TestConvAgainstNaive(t *testing.T) {
 		{[]int{1, 2, 5, 5}, []int{0, 2, 3, 3}, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // no output channels
 		{[]int{0, 2, 5, 5}, []int{4, 2, 3, 3}, 1, []int{1, 1}, []int{1, 1, 1, 1}, []int{1, 1}},                   // empty batch
 		{[]int{1, 2, 1, 6}, []int{4, 2, 1, 1}, 1, []int{1, 1}, []int{0, 0, 0, 0}, []int{1, 1}},                   // one row
+		{[]int{1, 3, 5}, []int{4, 3, 3}, 1, []int{2}, []int{1, 1}, []int{1}},                                     // 1-D, 3 pixels
+		{[]int{2, 2, 3, 3, 3}, []int{3, 2, 2, 2, 2}, 1, []int{2, 2, 3}, []int{1, 1, 0, 0, 1, 0}, []int{1, 1, 1}}, // 3-D, 4 pixels
+		{[]int{1, 5, 4, 4}, []int{7, 5, 3, 3}, 1, []int{2, 2}, []int{2, 2, 2, 2}, []int{2, 2}},                   // dilated, 2×2 output
 	}
 	for i, tc := range cases {
 		x, w, b := randTensor(r, tc.x...), randTensor(r, tc.w...), randTensor(r, tc.w[0])
@@ -332,4 +335,100 @@ func TestPoolPaths(t *testing.T) {
 			t.Errorf("MaxPool %+v: fast path differs: %v", tc, err)
 		}
 	}
+}
+
+// TestPoolRandom checks 2-D MaxPool and AveragePool (both
+// count_include_pad settings) of random sizes, strides, padding,
+// dilation and ceil_mode against naivePool.
+func TestPoolRandom(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	for it := 0; it < 300; it++ {
+		H, W := 1+r.Intn(9), 1+r.Intn(40)
+		k := []int{1 + r.Intn(4), 1 + r.Intn(4)}
+		s := []int{1 + r.Intn(3), 1 + r.Intn(3)}
+		d := []int{1 + r.Intn(2), 1 + r.Intn(2)}
+		pads := []int{r.Intn(k[0]), r.Intn(k[1]), r.Intn(k[0]), r.Intn(k[1])}
+		ceil := r.Intn(2)
+		if H+pads[0]+pads[2] < d[0]*(k[0]-1)+1 || W+pads[1]+pads[3] < d[1]*(k[1]-1)+1 {
+			continue
+		}
+		x := randTensor(r, 1+r.Intn(2), 1+r.Intn(3), H, W)
+		toI64 := func(v []int) []int64 {
+			out := make([]int64, len(v))
+			for i, x := range v {
+				out[i] = int64(x)
+			}
+			return out
+		}
+		for _, mode := range []string{"max", "avg", "avgpad"} {
+			op, attrs := "MaxPool", []*pb.AttributeProto{intsAttr("kernel_shape", toI64(k)...), intsAttr("strides", toI64(s)...),
+				intsAttr("pads", toI64(pads)...), intAttr("ceil_mode", int64(ceil)), intsAttr("dilations", toI64(d)...)}
+			if mode != "max" {
+				op = "AveragePool" // with dilations from opset 19
+				if mode == "avgpad" {
+					attrs = append(attrs, intAttr("count_include_pad", 1))
+				}
+			}
+			y := runNode(t, 19, &graph.Node{OpType: op, Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: attrs},
+				map[string]*tensor.Tensor{"x": x}, nil)[0]
+			want := naivePool(x, mode, k, s, d, pads, ceil == 1)
+			if err := compareTensors(y, want, 1e-5, 1e-6); err != nil {
+				t.Fatalf("%s %v k %v s %v d %v pads %v ceil %d: %v", mode, x.Shape, k, s, d, pads, ceil, err)
+			}
+		}
+	}
+}
+
+// naivePool is 2-D max or average pooling, window by window: mode "max",
+// "avg" (dividing by the values inside the input) or "avgpad" (by those
+// inside the padded input).
+func naivePool(x *tensor.Tensor, mode string, k, s, d, pads []int, ceil bool) *tensor.Tensor {
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	in := []int{H, W}
+	out := make([]int, 2)
+	for i := range out {
+		num := in[i] + pads[i] + pads[i+2] - (d[i]*(k[i]-1) + 1)
+		out[i] = num/s[i] + 1
+		if ceil && num%s[i] != 0 {
+			out[i]++
+			if (out[i]-1)*s[i] >= in[i]+pads[i] {
+				out[i]--
+			}
+		}
+	}
+	y := tensor.New(N, C, out[0], out[1])
+	for p := 0; p < N*C; p++ {
+		img := x.F32[p*H*W : (p+1)*H*W]
+		for oy := 0; oy < out[0]; oy++ {
+			for ox := 0; ox < out[1]; ox++ {
+				m, sum, n, npad := float32(math.Inf(-1)), 0.0, 0, 0
+				for ki := 0; ki < k[0]; ki++ {
+					for kj := 0; kj < k[1]; kj++ {
+						iy, ix := oy*s[0]-pads[0]+ki*d[0], ox*s[1]-pads[1]+kj*d[1]
+						if iy < H+pads[2] && ix < W+pads[3] {
+							npad++
+						}
+						if iy < 0 || iy >= H || ix < 0 || ix >= W {
+							continue
+						}
+						v := img[iy*W+ix]
+						m = max(m, v)
+						sum += float64(v)
+						n++
+					}
+				}
+				var v float32
+				switch mode {
+				case "max":
+					v = m
+				case "avg":
+					v = float32(sum / float64(n))
+				default:
+					v = float32(sum / float64(npad))
+				}
+				y.F32[(p*out[0]+oy)*out[1]+ox] = v
+			}
+		}
+	}
+	return y
 }

@@ -1,8 +1,9 @@
 // Package kernels holds the runtime's fp32 compute kernels: a packed,
 // cache-blocked, multi-threaded SGEMM with a fused bias/activation
-// epilogue, a few vector kernels for epilogues, broadcasting fast paths
-// and optimizer updates, Im2col/Col2im for lowering 2-D convolution to
-// GEMM, and ConvShifted, convolution as an implicit GEMM.
+// epilogue, a few vector kernels for epilogues, broadcasting fast paths,
+// pooling and optimizer updates, Im2col/Col2im for lowering 2-D
+// convolution to GEMM, ConvShifted, convolution as an implicit GEMM, and
+// Stencil and MultiDot for the convolutions computed directly.
 //
 // # Conventions
 //
@@ -89,11 +90,12 @@
 //
 // # Vector kernels
 //
-// Axpy, Dot, Sum, Scale, AddConst, AddTo, MulTo, Relu and Clip have AVX2
-// loops (32 floats per iteration, then 8, then a scalar tail); LeakyRelu
-// and AddBias are built on them. Relu and Clip pass NaN and -0 through
-// exactly like their generic "if v < lo { v = lo }" loops (the source is
-// VMAXPS's second operand), so both paths agree bit for bit; Axpy, Dot and
+// Axpy, Dot, Sum, Scale, AddConst, AddTo, MulTo, MaxTo, Relu and Clip
+// have AVX2 loops (32 floats per iteration, then 8, then a scalar tail);
+// LeakyRelu and AddBias are built on them. Relu and Clip pass NaN and -0
+// through exactly like their generic "if v < lo { v = lo }" loops (the
+// source is VMAXPS's second operand), and MaxTo blends a NaN source back
+// over VMAXPS's result, so these agree bit for bit; Axpy, Dot and
 // Sum differ from the generic loops only by FMA rounding and summation
 // order; the other kernels match them exactly.
 //
@@ -131,6 +133,17 @@
 // are dropped when it is copied out. BenchmarkConvShifted: at the GEMM's
 // rate per computed output (60–69 GFLOP/cpu-s on resnet's 3×3 layers),
 // without the im2col copy.
+//
+// Two convolutions skip GEMM. A depthwise one (one input channel per
+// output channel) is, on its zero-padded image flattened with its row
+// stride, one Stencil: dst[i] = b + Σ_t w[t]·src[i+offs[t]], 32 outputs
+// per iteration in four YMM accumulators over all taps. One with a few
+// output pixels (ResNet-18's last stages at small inputs) is MultiDot,
+// C = A·Bᵀ with B the transposed im2col matrix: each row of the weights
+// A is read once per four pixels, two rows at a time (8 YMM
+// accumulators, 6 loads per 8 FMAs), so it runs at the speed of reading
+// the weights where Sgemm would first pack them (BenchmarkMultiDot
+// reports that speed).
 //
 // # Performance
 //

@@ -46,6 +46,14 @@ func MulTo(dst, src []float32) {
 	mulTo(dst, src)
 }
 
+// MaxTo computes dst[i] = max(dst[i], src[i]), NaN if either is NaN; of
+// two equal values (+0 and -0) it keeps dst[i] (the loop is "if v > d ||
+// v != v { d = v }").
+func MaxTo(dst, src []float32) {
+	checkLen("MaxTo", len(dst), len(src))
+	maxTo(dst, src)
+}
+
 // Relu computes dst[i] = max(src[i], 0). NaN and -0 pass through unchanged
 // (the loop is "if v < 0 { v = 0 }").
 func Relu(dst, src []float32) {

@@ -73,6 +73,17 @@ func addToAVX2(dst, src []float32)
 //go:noescape
 func mulToAVX2(dst, src []float32)
 
+// maxToAVX2 is
+//
+//	for i, v := range src {
+//		if v > dst[i] || v != v {
+//			dst[i] = v
+//		}
+//	}
+//
+//go:noescape
+func maxToAVX2(dst, src []float32)
+
 // reluAVX2 is
 //
 //	for i, v := range src {
@@ -152,6 +163,14 @@ func mulTo(dst, src []float32) {
 		return
 	}
 	mulToGeneric(dst, src)
+}
+
+func maxTo(dst, src []float32) {
+	if useAVX2FMA {
+		maxToAVX2(dst, src)
+		return
+	}
+	maxToGeneric(dst, src)
 }
 
 func relu(dst, src []float32) {

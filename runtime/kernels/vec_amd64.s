@@ -361,6 +361,61 @@ multoDone:
 	VZEROUPPER
 	RET
 
+// MAX8 computes dst[i] = max(dst[i], src[i]) for 8 elements at off,
+// through Y1..Y3: VMAXPS gives src where it is the larger, else dst
+// (dst also when either is NaN); the blend then takes src where it is
+// NaN.
+#define MAX8(off) \
+	VMOVUPS   off(SI), Y1;       \
+	VMAXPS    off(DI), Y1, Y2;   \
+	VCMPPS    $3, Y1, Y1, Y3;    \
+	VBLENDVPS Y3, Y1, Y2, Y2;    \
+	VMOVUPS   Y2, off(DI)
+
+// func maxToAVX2(dst, src []float32)
+TEXT ·maxToAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+
+maxto32:
+	CMPQ CX, $32
+	JL   maxto8
+	MAX8(0)
+	MAX8(32)
+	MAX8(64)
+	MAX8(96)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  maxto32
+
+maxto8:
+	CMPQ CX, $8
+	JL   maxto1
+	MAX8(0)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  maxto8
+
+maxto1:
+	TESTQ     CX, CX
+	JZ        maxtoDone
+	VMOVSS    (SI), X1
+	VMAXSS    (DI), X1, X2
+	VCMPSS    $3, X1, X1, X3
+	VBLENDVPS X3, X1, X2, X2
+	VMOVSS    X2, (DI)
+	ADDQ      $4, SI
+	ADDQ      $4, DI
+	DECQ      CX
+	JMP       maxto1
+
+maxtoDone:
+	VZEROUPPER
+	RET
+
 // CLAMP8 computes dst[i] = min(hi, max(lo, src[i])) for 8 elements at off,
 // with lo in Y0 and hi in Y5. The source operand is the second
 // one of VMAXPS/VMINPS, so NaN and -0 inputs pass through unchanged, as in

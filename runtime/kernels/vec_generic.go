@@ -53,6 +53,15 @@ func mulToGeneric(dst, src []float32) {
 	}
 }
 
+func maxToGeneric(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		if v > dst[i] || v != v {
+			dst[i] = v
+		}
+	}
+}
+
 func reluGeneric(dst, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {

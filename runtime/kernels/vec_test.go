@@ -60,6 +60,7 @@ func TestVectorKernels(t *testing.T) {
 		{"Axpy", false, func(d, s []float32) { Axpy(alpha, s, d) }, func(d, s []float32) { axpyGeneric(alpha, s, d) }},
 		{"AddTo", true, AddTo, addToGeneric},
 		{"MulTo", true, MulTo, mulToGeneric},
+		{"MaxTo", true, MaxTo, maxToGeneric},
 		{"Relu", true, Relu, reluGeneric},
 		{"Clip", true, func(d, s []float32) { Clip(d, s, lo, hi) }, func(d, s []float32) { clipGeneric(d, s, lo, hi) }},
 		{"Scale", true, func(d, _ []float32) { Scale(alpha, d) }, func(d, _ []float32) { scaleGeneric(alpha, d) }},
@@ -169,6 +170,7 @@ func TestVectorLengthMismatchPanics(t *testing.T) {
 		"Dot":   func() { Dot(a, b) },
 		"AddTo": func() { AddTo(a, b) },
 		"MulTo": func() { MulTo(a, b) },
+		"MaxTo": func() { MaxTo(a, b) },
 		"Relu":  func() { Relu(a, b) },
 		"Clip":  func() { Clip(a, b, 0, 1) },
 	} {
@@ -181,4 +183,33 @@ func TestVectorLengthMismatchPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// TestMaxToSpecials pairs every special value and a few numbers with
+// each other, in both operands, through each MaxTo loop (32-wide, 8-wide,
+// scalar): NaN on either side wins, and of +0 and -0 dst is kept.
+func TestMaxToSpecials(t *testing.T) {
+	vals := append([]float32{-2, 1, 3.5}, specials...)
+	var dst0, src []float32
+	for _, d := range vals {
+		for _, s := range vals {
+			dst0 = append(dst0, d)
+			src = append(src, s)
+		}
+	}
+	impls(t, func(t *testing.T) {
+		for _, n := range []int{len(src), 39, 9, 3} {
+			got := append([]float32(nil), dst0[:n]...)
+			MaxTo(got, src[:n])
+			for i := range got {
+				want := max(dst0[i], src[i])
+				if dst0[i] == 0 && src[i] == 0 {
+					want = dst0[i]
+				}
+				if !sameBits(got[i], want) {
+					t.Fatalf("n=%d: max(%v, %v) = %v, want %v", n, dst0[i], src[i], got[i], want)
+				}
+			}
+		}
+	})
 }
