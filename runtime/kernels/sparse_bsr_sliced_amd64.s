@@ -2,10 +2,15 @@
 
 #include "textflag.h"
 
-// LANE(k, i, acc) adds block i of the current step, at column k, times
-// x[k:k+8] to acc.
-#define LANE(k, i, acc) \
-	VMOVUPS     (R13)(k*4), Y8; \
+// LANE(i, acc) adds lane i of the current step to acc: its two block
+// columns k0, k1 (one 64-bit load, split into BX and AX) select x[k0:k0+4]
+// and x[k1:k1+4] for the two halves of Y8, times the lane's eight values.
+#define LANE(i, acc) \
+	MOVQ        (8*i)(R10), AX;            \
+	MOVL        AX, BX;                    \
+	SHRQ        $32, AX;                   \
+	VMOVUPS     (R13)(BX*4), X8;           \
+	VINSERTF128 $1, (R13)(AX*4), Y8, Y8;   \
 	VFMADD231PS (32*i)(R11), Y8, acc
 
 // STORE(i, xr, l) writes lane l of xr to y[perm[i]] unless perm[i] < 0.
@@ -43,26 +48,15 @@ slice:
 	JZ      reduce
 
 step:
-	// The step's eight columns in one load, moved to AX, BX, DX, SI.
-	VMOVDQU      (R10), Y9
-	VMOVD        X9, AX
-	VPEXTRD      $1, X9, BX
-	VPEXTRD      $2, X9, DX
-	VPEXTRD      $3, X9, SI
-	LANE(AX, 0, Y0)
-	LANE(BX, 1, Y1)
-	LANE(DX, 2, Y2)
-	LANE(SI, 3, Y3)
-	VEXTRACTI128 $1, Y9, X9
-	VMOVD        X9, AX
-	VPEXTRD      $1, X9, BX
-	VPEXTRD      $2, X9, DX
-	VPEXTRD      $3, X9, SI
-	LANE(AX, 4, Y4)
-	LANE(BX, 5, Y5)
-	LANE(DX, 6, Y6)
-	LANE(SI, 7, Y7)
-	ADDQ $32, R10
+	LANE(0, Y0)
+	LANE(1, Y1)
+	LANE(2, Y2)
+	LANE(3, Y3)
+	LANE(4, Y4)
+	LANE(5, Y5)
+	LANE(6, Y6)
+	LANE(7, Y7)
+	ADDQ $64, R10
 	ADDQ $256, R11
 	DECQ CX
 	JNZ  step

@@ -18,11 +18,11 @@ package kernels
 //
 //	format   layout                                          bytes/value  kernels
 //	csr      RowPtr[rows+1], ColIdx[nnz] int32, Val[nnz]     8            any sparsity
-//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5 (+4.5)   batch 1, moderate sparsity
+//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5 (+≤5)    batch 1, moderate sparsity
 //	nmN:M    Val, Off (uint8) [rows, ceil(cols/M)·N]          5 (+4.5)     2:4, 1:4, 4:8 …
 //
-// (In parentheses: the copy that NewBSR8, and NewNM for 2:4, keep in a
-// second layout for the batch-1 kernels, see below.) CSR.MulShifted is
+// (In parentheses: the copy that NewBSR8 (in 1×4 blocks), and NewNM for
+// 2:4, keep in a second layout for the batch-1 kernels, see below.) CSR.MulShifted is
 // MulDense with B's rows overlapping (row k at b[k:]), for the direct
 // convolution of the runtime, whose column indices are offsets into the
 // padded image.
@@ -38,12 +38,16 @@ package kernels
 //
 // MulVecBatch for smaller m computes one sparse dot product per output:
 // CSR with four scalar FMA chains (3 loads per nonzero; VGATHERDPS is 2×
-// slower on this Zen 3); BSR8 with one 8-wide FMA per block on
-// x[k0:k0+8], eight rows at a time on its sliced layout (rows sorted by
-// block count, step t holding block t of each of the eight, one
-// accumulator per row, one transposing reduction per slice:
-// sparse_bsr_sliced.go), which removed a loop exit and a horizontal sum
-// per row (1.1–1.2× on LeNet-300); 2:4 on paired rows (rows p and p+4
+// slower on this Zen 3); BSR8 eight rows at a time on its sliced layout
+// (the rows cut again into 1×4 blocks and sorted by block count, step t
+// holding blocks 2t and 2t+1 of each of the eight, whose x[k0:k0+4] and
+// x[k1:k1+4] fill the halves of one vector for one FMA; one accumulator
+// per row, one transposing reduction per slice: sparse_bsr_sliced.go).
+// Slicing removed a loop exit and a horizontal sum per row (1.1–1.2× on
+// LeNet-300); the 1×4 pairs, which replaced one 8-wide FMA per 1×8 block
+// on x[k0:k0+8], hold 38% fewer values at 96% zeros, and the kernel is
+// bound by streaming them from L2 (1.21× on LeNet-300's fc1 at 96%,
+// 1.42× on a random 500×800 at 97%, equal at 60–88%); 2:4 on paired rows (rows p and p+4
 // of eight share a vector, 4-bit column numbers within an 8-column chunk
 // of x, one VPERMPS and one FMA per 8 values: sparse_nm24_pairs.go,
 // 1.25× the former kernel, which split x[16c:16c+16] into 128-bit halves,

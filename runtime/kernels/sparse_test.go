@@ -571,12 +571,15 @@ func TestCSRMulShifted(t *testing.T) {
 }
 
 // TestBSRSlicedMatchesRows checks the batch-1 BSR8 layout (every lane of
-// a slice, a partial last slice, rows without blocks) against the
-// row-by-row generic loop.
+// a slice, a partial last slice, rows without blocks, odd block counts,
+// blocks moved left at the end of a row) against the row-by-row generic
+// loop, with the assembly and the generic loop.
 func TestBSRSlicedMatchesRows(t *testing.T) {
+	asm := useAVX2FMA
+	defer func() { useAVX2FMA = asm }()
 	r := rand.New(rand.NewPCG(35, 36))
-	for it := 0; it < 40; it++ {
-		rows, cols := 1+r.IntN(40), 8+r.IntN(100)
+	for it := 0; it < 60; it++ {
+		rows, cols := 1+r.IntN(40), 4+r.IntN(100)
 		w := spRandom(r, rows, cols, r.Float64())
 		for i := 0; i < rows; i += 1 + r.IntN(4) {
 			clear(w[i*cols : (i+1)*cols])
@@ -586,14 +589,21 @@ func TestBSRSlicedMatchesRows(t *testing.T) {
 			t.Fatalf("%d×%d: no sliced layout", rows, cols)
 		}
 		x := randSlice(r, cols)
-		want, got := randSlice(r, rows), randSlice(r, rows)
+		want := randSlice(r, rows)
 		bsrDotGeneric(s.RowPtr, s.ColIdx, s.Val, x, want, 0)
-		bsrSlicedDot(s.sliced, x, got)
-		for i := range want {
-			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
-				t.Fatalf("%d×%d: y[%d] = %v, want %v", rows, cols, i, got[i], want[i])
+		for _, fast := range []bool{true, false} {
+			useAVX2FMA = fast && asm
+			got := randSlice(r, rows)
+			bsrSlicedDot(s.sliced, x, got)
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*float64(cols) {
+					t.Fatalf("fast %v %d×%d: y[%d] = %v, want %v", fast, rows, cols, i, got[i], want[i])
+				}
 			}
 		}
+	}
+	if NewBSR8(make([]float32, 6), 2, 3).sliced != nil {
+		t.Error("a sliced layout for 3 columns")
 	}
 }
 
