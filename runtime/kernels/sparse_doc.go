@@ -68,19 +68,21 @@ package kernels
 //	go test -run '^$' -bench 'BenchmarkSparse$' -cpu 1 -benchtime 200x ./runtime/kernels/
 //
 //	layer (shape), sparsity               dense µs   csr µs         bsr1x8 µs      nm2:4 µs (50%)
-//	LeNet-300 fc1 784→300, b1, 95%          15.7      5.3   3.3×     3.1   5.0×     9.0  1.74×
+//	LeNet-300 fc1 784→300, b1, 95%          15.7      5.3   3.3×     3.1   6.5×*    9.0  1.74×
 //	LeNet-300 fc1 784→300, b64, 95%        440       60     7.3×   169     2.6×   341    1.22×
-//	LeNet-300 fc2 300→100, b1, 95%           3.6      1.3   2.8×     0.92  3.9×     1.5  2.40×
+//	LeNet-300 fc2 300→100, b1, 95%           3.6      1.3   2.8×     0.72  4.9×*    1.5  2.40×
 //	LeNet-300 fc2 300→100, b64, 95%         65       10     6.3×    32     2.1×    33    1.67×
 //	LeNet-5 conv2 [50,500]·[500,64], 90%    43        7.8   5.5×    36     1.2×      –
-//	LeNet-5 fc1 800→500, b1, 90%            26       17     1.7×    13     2.0×    16    1.66×
+//	LeNet-5 fc1 800→500, b1, 90%            26       17     1.7×    10.7   2.4×*   16    1.66×
 //	LeNet-5 fc1 800→500, b64, 90%          622      151     4.1×   677     1.1×   670    1.13×
 //
 // (× = dense time / sparse time on the same weights; the nm2:4 column's
 // dense time is that of the 2:4-pruned weights, within noise of the 95%
 // one. Earlier runs of the same kernels at b64 gave 1.39–1.49× for nm2:4
-// on both fc1. Bytes vs dense, both layouts counted: csr 0.10 (95%) /
-// 0.20 (90%), bsr1x8 0.43–1.07, nm2:4 1.18.)
+// on both fc1. * = the batch-1 layout in 1×4 pairs, from a later run
+// (dense 20.3, 3.5 and 26 µs there; the 1×8 layout gave 5.0×, 3.9× and
+// 2.0×). Bytes vs dense, both layouts counted: csr 0.10 (95%) / 0.20
+// (90%), bsr1x8 0.37–0.92, nm2:4 1.18.)
 //
 // Break-even on LeNet-300 fc1 (trained weights, magnitude-pruned):
 //
@@ -88,7 +90,8 @@ package kernels
 //
 //	batch 1    50%    60%    70%    80%    90%    95%    98%   break-even
 //	csr       0.30×  0.39×  0.41×  0.67×  1.59×  2.95×  6.79×  90%
-//	bsr1x8    1.06×  1.17×  1.47×  1.83×  2.98×  5.07×  10.4×  50% (60%, 50% in two more runs)
+//	bsr1x8    0.99×  1.10×  1.40×  1.93×  4.41×  6.27×  12.9×  60% (1×4 pairs)
+//	(1×8)     1.06×  1.17×  1.47×  1.83×  2.98×  5.07×  10.4×  50% (60%, 50% in two more runs)
 //	nm2:4 1.73× (50%), nm1:4 0.52× and nm2:8 0.52× (75%, gathers), nm1:8 0.98× (87.5%)
 //
 //	batch 64   50%    60%    70%    80%    90%    95%    98%   break-even
