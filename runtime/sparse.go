@@ -38,7 +38,7 @@ import (
 //	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel|BenchmarkNM24|BenchmarkStructuredPlusSparse' -benchtime 1000x -count 3
 //
 //	model, pruning, batch                 dense µs   sparse µs   speedup
-//	LeNet-300-100, 95% global, b1           19–27      5.1–6.7    3.77–4.02×
+//	LeNet-300-100, 95% global, b1           20–30      4.5–6.8    3.94–4.64× *
 //	LeNet-300-100, 95% global, b64         452–497     77–87     5.7–6.0×
 //	LeNet-5, 90% global, b1                212–251     85–93     2.5–2.7× (3.0–3.2× in other runs)
 //	LeNet-300-100, 2:4 forced, b1           28–29      15        1.84–1.89×
@@ -47,8 +47,13 @@ import (
 //	LeNet-5 structured 50% (dense), b1     196–228     61–77     2.9–3.2× vs the original
 //	LeNet-5 structured 50% + 90%, b1       187–217     20–29     7.5–9.6× vs the original
 //
-// Per layer: LeNet-300 at 95% fc1 5–7× (bsr1x8 at b1, the tuner's own
-// timings) and 7–9× (csr at b64); LeNet-5 at 90% conv2 4.6–5× on the
+// * BSR8's batch-1 layout in 1×4 pairs, 2000 runs, -count 5, three runs
+// (3.66–3.80× with the former 1×8 layout, alternating with them):
+//
+//	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel/lenet300-95-b1' -benchtime 2000x -count 5
+//
+// Per layer: LeNet-300 at 95% fc1 7.0× (bsr1x8 at b1, the tuner's own
+// timings; 5–7× on the former 1×8 layout) and 7–9× (csr at b64); LeNet-5 at 90% conv2 4.6–5× on the
 // direct convolution (CSR taps over the image, ops_conv_sparse.go) where
 // im2col + CSR gave 1.3–1.4×, conv1 (77% nonzero) 1.4× on the direct
 // path too, fc1 2.0–2.5× (bsr1x8). 2:4 per Gemm (BenchmarkNM24Layers),
