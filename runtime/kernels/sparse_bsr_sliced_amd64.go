@@ -9,7 +9,7 @@ import "unsafe"
 // inside it) and y the output.
 //
 //go:noescape
-func bsrSlicedDotAVX2(steps *int32, nslices int, idx *int32, val *float32, perm *int32, x, y *float32)
+func bsrSlicedDotAVX2(steps *int32, nslices int, idx *uint16, val *float32, perm *int32, x, y *float32)
 
 func bsrSlicedDot(d *bsrSliced, x, y []float32) {
 	if !useAVX2FMA {

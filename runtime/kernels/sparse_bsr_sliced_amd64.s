@@ -2,16 +2,25 @@
 
 #include "textflag.h"
 
-// LANE(i, acc) adds lane i of the current step to acc: its two block
-// columns k0, k1 (one 64-bit load, split into BX and AX) select x[k0:k0+4]
-// and x[k1:k1+4] for the two halves of Y8, times the lane's eight values.
-#define LANE(i, acc) \
-	MOVQ        (8*i)(R10), AX;            \
-	MOVL        AX, BX;                    \
+// LANES(j, acca, accb) adds lanes 2j and 2j+1 of the current step to acca
+// and accb: one 64-bit load holds their block columns (uint16: k0 and k1
+// of lane 2j, then of lane 2j+1), split into BX, SI and DX, AX; a lane's
+// x[k0:k0+4] and x[k1:k1+4] fill the halves of one vector, times the
+// lane's eight values.
+#define LANES(j, acca, accb) \
+	MOVQ        (8*j)(R10), AX;            \
+	MOVWLZX     AX, BX;                    \
+	MOVL        AX, SI;                    \
+	SHRL        $16, SI;                   \
 	SHRQ        $32, AX;                   \
+	MOVWLZX     AX, DX;                    \
+	SHRL        $16, AX;                   \
 	VMOVUPS     (R13)(BX*4), X8;           \
-	VINSERTF128 $1, (R13)(AX*4), Y8, Y8;   \
-	VFMADD231PS (32*i)(R11), Y8, acc
+	VINSERTF128 $1, (R13)(SI*4), Y8, Y8;   \
+	VFMADD231PS (64*j)(R11), Y8, acca;     \
+	VMOVUPS     (R13)(DX*4), X9;           \
+	VINSERTF128 $1, (R13)(AX*4), Y9, Y9;   \
+	VFMADD231PS (64*j+32)(R11), Y9, accb
 
 // STORE(i, xr, l) writes lane l of xr to y[perm[i]] unless perm[i] < 0.
 #define STORE(i, xr, l, lbl) \
@@ -21,7 +30,7 @@
 	VEXTRACTPS $l, xr, (DI)(AX*4); \
 lbl:
 
-// func bsrSlicedDotAVX2(steps *int32, nslices int, idx *int32, val *float32, perm *int32, x, y *float32)
+// func bsrSlicedDotAVX2(steps *int32, nslices int, idx *uint16, val *float32, perm *int32, x, y *float32)
 TEXT ·bsrSlicedDotAVX2(SB), NOSPLIT, $0-56
 	MOVQ  steps+0(FP), R8
 	MOVQ  nslices+8(FP), R9
@@ -48,15 +57,11 @@ slice:
 	JZ      reduce
 
 step:
-	LANE(0, Y0)
-	LANE(1, Y1)
-	LANE(2, Y2)
-	LANE(3, Y3)
-	LANE(4, Y4)
-	LANE(5, Y5)
-	LANE(6, Y6)
-	LANE(7, Y7)
-	ADDQ $64, R10
+	LANES(0, Y0, Y1)
+	LANES(1, Y2, Y3)
+	LANES(2, Y4, Y5)
+	LANES(3, Y6, Y7)
+	ADDQ $32, R10
 	ADDQ $256, R11
 	DECQ CX
 	JNZ  step

@@ -605,6 +605,9 @@ func TestBSRSlicedMatchesRows(t *testing.T) {
 	if NewBSR8(make([]float32, 6), 2, 3).sliced != nil {
 		t.Error("a sliced layout for 3 columns")
 	}
+	if NewBSR8(make([]float32, maxSlicedCols+1), 1, maxSlicedCols+1).sliced != nil {
+		t.Error("a sliced layout for more columns than uint16 numbers")
+	}
 }
 
 // TestNM24PairsMatchesRows checks the 2:4 batch layout (odd group
