@@ -78,7 +78,7 @@ func (s *BSR8) NNZ() int { return len(s.Val) }
 
 // Bytes returns 36 bytes per block plus the row pointers, and for a
 // matrix from NewBSR8 the batch-1 layout (a copy of the values in 1×4
-// blocks, 20 bytes per block).
+// blocks, 18 bytes per block).
 func (s *BSR8) Bytes() int {
 	return 4*len(s.Val) + 4*len(s.ColIdx) + 4*len(s.RowPtr) + s.sliced.bytes()
 }

@@ -18,7 +18,7 @@ package kernels
 //
 //	format   layout                                          bytes/value  kernels
 //	csr      RowPtr[rows+1], ColIdx[nnz] int32, Val[nnz]     8            any sparsity
-//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5 (+≤5)    batch 1, moderate sparsity
+//	bsr1x8   RowPtr, ColIdx (block start), Val[8·blocks]     4.5 (+4.5)   batch 1, moderate sparsity
 //	nmN:M    Val, Off (uint8) [rows, ceil(cols/M)·N]          5 (+4.5)     2:4, 1:4, 4:8 …
 //
 // (In parentheses: the copy that NewBSR8 (in 1×4 blocks), and NewNM for
@@ -82,7 +82,7 @@ package kernels
 // on both fc1. * = the batch-1 layout in 1×4 pairs, from a later run
 // (dense 20.3, 3.5 and 26 µs there; the 1×8 layout gave 5.0×, 3.9× and
 // 2.0×). Bytes vs dense, both layouts counted: csr 0.10 (95%) / 0.20
-// (90%), bsr1x8 0.37–0.92, nm2:4 1.18.)
+// (90%), bsr1x8 0.35–0.89, nm2:4 1.18.)
 //
 // Break-even on LeNet-300 fc1 (trained weights, magnitude-pruned):
 //
