@@ -38,7 +38,7 @@ import (
 //	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel|BenchmarkNM24|BenchmarkStructuredPlusSparse' -benchtime 1000x -count 3
 //
 //	model, pruning, batch                 dense µs   sparse µs   speedup
-//	LeNet-300-100, 95% global, b1           20–30      4.5–6.8    3.94–4.64× *
+//	LeNet-300-100, 95% global, b1           20–30      4.5–6.9    3.94–4.75× *
 //	LeNet-300-100, 95% global, b64         452–497     77–87     5.7–6.0×
 //	LeNet-5, 90% global, b1                212–251     85–93     2.5–2.7× (3.0–3.2× in other runs)
 //	LeNet-300-100, 2:4 forced, b1           28–29      15        1.84–1.89×
@@ -47,8 +47,8 @@ import (
 //	LeNet-5 structured 50% (dense), b1     196–228     61–77     2.9–3.2× vs the original
 //	LeNet-5 structured 50% + 90%, b1       187–217     20–29     7.5–9.6× vs the original
 //
-// * BSR8's batch-1 layout in 1×4 pairs, 2000 runs, -count 5, three runs
-// (3.66–3.80× with the former 1×8 layout, alternating with them):
+// * BSR8's batch-1 layout in 1×4 pairs, 2000 runs, -count 5, six runs
+// (3.57–3.80× with the former 1×8 layout, alternating with them):
 //
 //	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel/lenet300-95-b1' -benchtime 2000x -count 5
 //
