@@ -113,19 +113,3 @@ func BenchmarkConvStem(b *testing.B) {
 	benchNode(b, n, randTensor(r, 1, 3, 64, 64),
 		map[string]*tensor.Tensor{"w": randTensor(r, 64, 3, 7, 7), "b": randTensor(r, 64)})
 }
-
-// BenchmarkConvDownsample is the ResNets' 1×1 stride-2 shortcut
-// convolutions (a GEMM on the subsampled image): ResNet-18's 64 to 128
-// channels from 16×16 at batch 1, and resnet_bnfold's 16 to 32 from
-// 28×28 at batch 64.
-func BenchmarkConvDownsample(b *testing.B) {
-	r := rand.New(rand.NewSource(1))
-	for _, tc := range []struct{ n, c, m, hw int }{{1, 64, 128, 16}, {64, 16, 32, 28}} {
-		b.Run(fmt.Sprintf("%dx%d@%dx%d/batch%d", tc.c, tc.m, tc.hw, tc.hw, tc.n), func(b *testing.B) {
-			n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
-				Attrs: []*pb.AttributeProto{intsAttr("strides", 2, 2)}}
-			benchNode(b, n, randTensor(r, tc.n, tc.c, tc.hw, tc.hw),
-				map[string]*tensor.Tensor{"w": randTensor(r, tc.m, tc.c, 1, 1), "b": randTensor(r, tc.m)})
-		})
-	}
-}

@@ -431,7 +431,15 @@ func im2colStrided(dst []float32, ld int, src []float32, c, h, w, kh, kw, pt, pl
 					clear(dr[:x0])
 					clear(dr[x1:])
 					sr := img[iy*w : (iy+1)*w]
-					kernels.CopyStrided(dr[x0:x1], sr[x0*sw+off:], sw)
+					ix := x0*sw + off
+					if sw == 1 {
+						copy(dr[x0:x1], sr[ix:ix+x1-x0])
+						continue
+					}
+					for ox := x0; ox < x1; ox++ {
+						dr[ox] = sr[ix]
+						ix += sw
+					}
 				}
 			}
 		}

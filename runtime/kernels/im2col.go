@@ -47,37 +47,17 @@ func Im2col(dst, src []float32, c, h, w, kh, kw, padT, padL, padB, padR, strideH
 					clear(dr[x1:])
 					ix := x0*strideW - padL + kj*dilW
 					sr := img[iy*w : (iy+1)*w]
-					CopyStrided(dr[x0:x1], sr[ix:], strideW)
+					if strideW == 1 {
+						copy(dr[x0:x1], sr[ix:])
+						continue
+					}
+					for ox := x0; ox < x1; ox++ {
+						dr[ox] = sr[ix]
+						ix += strideW
+					}
 				}
 			}
 		}
-	}
-}
-
-// CopyStrided sets dst[i] = src[i·stride] for i < len(dst) (a row of a
-// strided convolution's im2col matrix); src holds at least
-// (len(dst)-1)·stride + 1 values. Strides 1 and 2 are vectorised.
-func CopyStrided(dst, src []float32, stride int) {
-	if len(dst) == 0 {
-		return
-	}
-	_ = src[(len(dst)-1)*stride]
-	switch stride {
-	case 1:
-		copy(dst, src)
-	case 2:
-		copyStride2(dst, src)
-	default:
-		copyStridedGeneric(dst, src, stride)
-	}
-}
-
-// copyStridedGeneric is the reference loop of CopyStrided.
-func copyStridedGeneric(dst, src []float32, stride int) {
-	ix := 0
-	for i := range dst {
-		dst[i] = src[ix]
-		ix += stride
 	}
 }
 

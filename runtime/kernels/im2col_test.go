@@ -191,29 +191,3 @@ func FuzzIm2col(f *testing.F) {
 		}
 	})
 }
-
-// TestCopyStrided checks CopyStrided on every length up to 40 (the
-// vector loop's edges) with src as short as allowed and at an odd offset.
-func TestCopyStrided(t *testing.T) {
-	impls(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(5, 6))
-		for stride := 1; stride <= 3; stride++ {
-			for n := 0; n <= 40; n++ {
-				src := randSlice(r, max(0, (n-1)*stride+1)+1)[1:]
-				dst := randSlice(r, n+guardLen)
-				guard := append([]float32(nil), dst[n:]...)
-				CopyStrided(dst[:n], src, stride)
-				for i := range n {
-					if dst[i] != src[i*stride] {
-						t.Fatalf("stride %d n=%d: dst[%d] = %v, want %v", stride, n, i, dst[i], src[i*stride])
-					}
-				}
-				for i, v := range guard {
-					if dst[n+i] != v {
-						t.Fatalf("stride %d n=%d: wrote dst[%d]", stride, n, n+i)
-					}
-				}
-			}
-		}
-	})
-}
