@@ -103,3 +103,13 @@ func BenchmarkMaxPool(b *testing.B) {
 		intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1)}}
 	benchNode(b, n, randTensor(r, 1, 64, 32, 32), nil)
 }
+
+// BenchmarkConvStem is ResNet-18's first convolution: 3 to 64 channels,
+// 7×7 at stride 2 with padding 3, on 64×64.
+func BenchmarkConvStem(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+		Attrs: []*pb.AttributeProto{intsAttr("pads", 3, 3, 3, 3), intsAttr("strides", 2, 2)}}
+	benchNode(b, n, randTensor(r, 1, 3, 64, 64),
+		map[string]*tensor.Tensor{"w": randTensor(r, 64, 3, 7, 7), "b": randTensor(r, 64)})
+}

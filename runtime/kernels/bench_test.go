@@ -226,3 +226,22 @@ func BenchmarkSgemmEpilogue(b *testing.B) {
 		reportFlops(b, 2*m*n*k, cpuTime()-cpu0)
 	})
 }
+
+// BenchmarkSgemmPointwise is MobileNetV2's 1×1 expansion convolutions at
+// batch 1 (C = Relu6(W·X + bias), W [96, k], X [k, 32·32]): a small depth,
+// where packing, the per-tile overhead and the epilogue weigh most.
+func BenchmarkSgemmPointwise(b *testing.B) {
+	const m, n = 96, 1024
+	for _, k := range []int{16, 24, 32} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			a, bb, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+			ep := &Epilogue{Bias: randSlice(r, m), BiasPerRow: true, Act: ActClip, Min: 0, Max: 6}
+			cpu0 := cpuTime()
+			for b.Loop() {
+				SgemmEpilogue(false, false, m, n, k, 1, a, k, bb, n, 0, c, n, ep)
+			}
+			reportFlops(b, 2*m*n*float64(k), cpuTime()-cpu0)
+		})
+	}
+}

@@ -1,5 +1,7 @@
 package kernels
 
+import "math"
+
 // Activation selects the elementwise function an Epilogue applies.
 type Activation uint8
 
@@ -28,6 +30,25 @@ type Epilogue struct {
 
 func (e *Epilogue) noop() bool {
 	return e == nil || (e.Bias == nil && e.Act == ActNone)
+}
+
+// clamp reports whether the micro-kernel can fuse e (kernelEpGeneric): a
+// per-row bias or none, and an activation that clamps, whose bounds it
+// returns.
+func (e *Epilogue) clamp() (lo, hi float32, ok bool) {
+	if e == nil || (e.Bias != nil && !e.BiasPerRow) {
+		return 0, 0, false
+	}
+	inf := float32(math.Inf(1))
+	switch e.Act {
+	case ActNone:
+		return -inf, inf, true
+	case ActRelu:
+		return 0, inf, true
+	case ActClip:
+		return e.Min, e.Max, true
+	}
+	return 0, 0, false
 }
 
 // apply runs the epilogue on the rows×cols block of c at (i0, j0).

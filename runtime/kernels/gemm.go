@@ -114,6 +114,7 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 		ap:   ap,
 		work: g.work,
 	}
+	g.lo, g.hi, g.fused = ep.clamp()
 	procs := 1
 	if m*n*k >= 2*parallelWork {
 		procs = runtime.GOMAXPROCS(0)
@@ -266,6 +267,8 @@ type gemmCtx struct {
 	c              []float32
 	ldc            int
 	ep             *Epilogue
+	fused          bool      // the micro-kernel applies ep (Epilogue.clamp)
+	lo, hi         float32   // ep's clamp, when fused
 	ap             []float32 // op(A) pre-packed by PackA, or nil
 
 	nt        int          // goroutines in use
@@ -392,7 +395,7 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 				for j := jc; j < jc+nc; j += nr {
 					cols := min(nr, jc+nc-j)
 					packB(bp, g.b, g.ldb, g.transB, pc, kc, j, cols)
-					g.sliver(w, ap, bp, kc, beta, i0, i1-i0, j, cols)
+					g.sliver(w, ap, bp, kc, beta, last, i0, i1-i0, j, cols)
 					g.epilogue(last, i0, i1-i0, jc, j+cols, jc+nc)
 				}
 				continue
@@ -405,13 +408,16 @@ func (g *gemmCtx) blocked(w *workerBuf, i0, i1, j0, j1 int) {
 				ap := g.packA(w, ic, mc, pc, kc)
 				for s := 0; s*nr < nc; s++ {
 					cols := min(nr, nc-s*nr)
-					g.sliver(w, ap, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, ic, mc, jc+s*nr, cols)
+					g.sliver(w, ap, w.bpack[s*kc*nr:(s+1)*kc*nr], kc, beta, last, ic, mc, jc+s*nr, cols)
 					g.epilogue(last, ic, mc, jc, jc+s*nr+cols, jc+nc)
 				}
 			}
 		}
 	}
 }
+
+// zeroBias is the row biases of a fused epilogue without bias.
+var zeroBias [mr]float32
 
 // epGroup is the width in columns of the C blocks the epilogue runs on:
 // wide enough that its per-row calls are amortised (per 6×16 tile they
@@ -421,9 +427,10 @@ const epGroup = 256
 
 // epilogue runs the epilogue, on the last k block, over rows [i, i+rows)
 // and the columns since the last multiple of epGroup after jc, once j1
-// (the end of the columns computed so far) reaches such a multiple or jEnd.
+// (the end of the columns computed so far) reaches such a multiple or jEnd,
+// unless the micro-kernel applied it.
 func (g *gemmCtx) epilogue(last bool, i, rows, jc, j1, jEnd int) {
-	if !last || g.ep == nil || ((j1-jc)%epGroup != 0 && j1 != jEnd) {
+	if !last || g.ep == nil || g.fused || ((j1-jc)%epGroup != 0 && j1 != jEnd) {
 		return
 	}
 	j0 := jc + (j1-jc-1)/epGroup*epGroup
@@ -447,14 +454,24 @@ func (g *gemmCtx) packA(w *workerBuf, ic, mc, pc, kc int) []float32 {
 
 // sliver multiplies the packed mc×kc A block (apack) by one packed kc×nr sliver of
 // B (bp) into C[ic:ic+mc, j:j+cols], one mr×nr tile at a time. Partial
-// edge tiles go through w.tmp.
-func (g *gemmCtx) sliver(w *workerBuf, apack, bp []float32, kc int, beta float32, ic, mc, j, cols int) {
+// edge tiles go through w.tmp. On the last k block (last) a fused
+// epilogue is applied to each tile as it is written.
+func (g *gemmCtx) sliver(w *workerBuf, apack, bp []float32, kc int, beta float32, last bool, ic, mc, j, cols int) {
 	c, ldc := g.c, g.ldc
+	fuse := last && g.fused
 	for r := 0; r < mc; r += mr {
 		i := ic + r
 		rows := min(mr, mc-r)
 		ap := apack[r*kc : (r+mr)*kc]
 		if rows == mr && cols == nr {
+			if fuse {
+				bias := zeroBias[:]
+				if g.ep.Bias != nil {
+					bias = g.ep.Bias[i : i+mr]
+				}
+				microKernelEp(kc, ap, bp, c[i*ldc+j:], ldc, beta, bias, g.lo, g.hi)
+				continue
+			}
 			microKernel(kc, ap, bp, c[i*ldc+j:], ldc, beta)
 		} else {
 			microKernel(kc, ap, bp, w.tmp[:], nr, 0)
@@ -467,6 +484,9 @@ func (g *gemmCtx) sliver(w *workerBuf, apack, bp []float32, kc int, beta float32
 					for jj, v := range src {
 						dst[jj] = beta*dst[jj] + v
 					}
+				}
+				if fuse {
+					g.ep.applyRow(dst, i+ii, j)
 				}
 			}
 		}

@@ -30,10 +30,12 @@ func init() {
 //		}
 //	}
 //
-// beta == 0 (of either sign) overwrites C without reading it.
+// beta == 0 (of either sign) overwrites C without reading it. With a
+// bias (6 values, one per row) it fuses the epilogue of kernelEpGeneric
+// before storing: row i becomes min(max(C + bias[i], lo), hi).
 //
 //go:noescape
-func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32)
+func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32, bias *float32, lo, hi float32)
 
 // microKernel dispatches the 6×16 micro-kernel; c must hold 5*ldc+16
 // elements and a, b at least k*mr and k*nr.
@@ -42,10 +44,24 @@ func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
 		_ = a[k*mr-1]
 		_ = b[k*nr-1]
 		_ = c[5*ldc+nr-1]
-		kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, beta)
+		kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, beta, nil, 0, 0)
 		return
 	}
 	kernelGeneric(k, a, b, c, ldc, beta)
+}
+
+// microKernelEp dispatches the micro-kernel with the fused epilogue (see
+// kernelEpGeneric); bias holds the tile's 6 row biases.
+func microKernelEp(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32) {
+	if useAVX2FMA {
+		_ = a[k*mr-1]
+		_ = b[k*nr-1]
+		_ = c[5*ldc+nr-1]
+		_ = bias[mr-1]
+		kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc, beta, &bias[0], lo, hi)
+		return
+	}
+	kernelEpGeneric(k, a, b, c, ldc, beta, bias, lo, hi)
 }
 
 // packBTransAVX2 packs the first kc8 (a multiple of 8) rows of a 16-column

@@ -41,8 +41,31 @@
 	VMOVUPS     hi, 32(DX);      \
 	ADDQ        R8, DX
 
-// func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32)
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-44
+// EPROW finishes accumulator row (lo, hi) with the fused epilogue: adds
+// the row's bias (off(R10)), clamps to [Y13, Y14] (VMAXPS/VMINPS return
+// the accumulator, their second source, for NaN as the Go code keeps
+// it), writes it to DX and advances DX by one row (R8 bytes).
+#define EPROW(lo, hi, off) \
+	VBROADCASTSS off(R10), Y12; \
+	VADDPS       Y12, lo, lo;   \
+	VADDPS       Y12, hi, hi;   \
+	VMAXPS       lo, Y13, lo;   \
+	VMAXPS       hi, Y13, hi;   \
+	VMINPS       lo, Y14, lo;   \
+	VMINPS       hi, Y14, hi;   \
+	VMOVUPS      lo, (DX);      \
+	VMOVUPS      hi, 32(DX);    \
+	ADDQ         R8, DX
+
+// BETAROW adds beta (Y15) times C's row at DX to accumulator row (lo, hi)
+// and advances DX by one row.
+#define BETAROW(lo, hi) \
+	VFMADD231PS (DX), Y15, lo;   \
+	VFMADD231PS 32(DX), Y15, hi; \
+	ADDQ        R8, DX
+
+// func kernel6x16AVX2(k int, a, b, c *float32, ldc int, beta float32, bias *float32, lo, hi float32)
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -113,6 +136,10 @@ loop1:
 store:
 	MOVL beta+40(FP), AX
 	ANDL $0x7fffffff, AX
+	MOVQ bias+48(FP), R10
+	TESTQ R10, R10
+	JNZ  fused
+	TESTL AX, AX
 	JZ   overwrite
 
 	VBROADCASTSS beta+40(FP), Y15
@@ -132,6 +159,31 @@ overwrite:
 	STOREROW(Y6, Y7)
 	STOREROW(Y8, Y9)
 	STOREROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+fused:
+	TESTL AX, AX
+	JZ    epilogue
+	VBROADCASTSS beta+40(FP), Y15
+	MOVQ  DX, R9
+	BETAROW(Y0, Y1)
+	BETAROW(Y2, Y3)
+	BETAROW(Y4, Y5)
+	BETAROW(Y6, Y7)
+	BETAROW(Y8, Y9)
+	BETAROW(Y10, Y11)
+	MOVQ  R9, DX
+
+epilogue:
+	VBROADCASTSS lo+56(FP), Y13
+	VBROADCASTSS hi+60(FP), Y14
+	EPROW(Y0, Y1, 0)
+	EPROW(Y2, Y3, 4)
+	EPROW(Y4, Y5, 8)
+	EPROW(Y6, Y7, 12)
+	EPROW(Y8, Y9, 16)
+	EPROW(Y10, Y11, 20)
 	VZEROUPPER
 	RET
 

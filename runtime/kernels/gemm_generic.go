@@ -102,3 +102,23 @@ func packA6Generic(dst, a []float32, lda, p0, kc int, alpha float32) {
 		d[5] = alpha * r5[p]
 	}
 }
+
+// kernelEpGeneric is kernelGeneric followed by an epilogue that is a
+// per-row bias and a clamp (Epilogue.clamp): row i of the tile becomes
+// min(max(C + bias[i], lo), hi), a NaN staying NaN.
+func kernelEpGeneric(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32) {
+	kernelGeneric(k, a, b, c, ldc, beta)
+	for i, bi := range bias[:mr] {
+		row := c[i*ldc : i*ldc+nr]
+		for j, v := range row {
+			v += bi
+			if v < lo {
+				v = lo
+			}
+			if v > hi {
+				v = hi
+			}
+			row[j] = v
+		}
+	}
+}

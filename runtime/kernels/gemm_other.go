@@ -11,6 +11,11 @@ func microKernel(k int, a, b, c []float32, ldc int, beta float32) {
 	kernelGeneric(k, a, b, c, ldc, beta)
 }
 
+// microKernelEp forwards to kernelEpGeneric.
+func microKernelEp(k int, a, b, c []float32, ldc int, beta float32, bias []float32, lo, hi float32) {
+	kernelEpGeneric(k, a, b, c, ldc, beta, bias, lo, hi)
+}
+
 // packBTrans16 forwards to packBTrans16Generic.
 func packBTrans16(dst, b []float32, ldb, kc int) {
 	packBTrans16Generic(dst, b, ldb, 0, kc)

@@ -244,8 +244,11 @@ func TestSgemmEpilogue(t *testing.T) {
 			{Act: ActLeakyRelu, Alpha: 0.1},
 			{BiasPerRow: true, Act: ActRelu},
 			{Act: ActNone},
+			{BiasPerRow: true, Act: ActNone},
+			{BiasPerRow: true, Act: ActClip, Min: 0, Max: 0.5},
+			{BiasPerRow: true, Act: ActLeakyRelu, Alpha: 0.2},
 		}
-		for _, sz := range [][3]int{{1, 37, 20}, {3, 37, 20}, {37, 1, 20}, {150, 600, 30}, {7, 530, 9}, {20, 576, 25}, {50, 64, 500}, {64, 196, 300}} {
+		for _, sz := range [][3]int{{1, 37, 20}, {3, 37, 20}, {37, 1, 20}, {150, 600, 30}, {7, 530, 9}, {20, 576, 25}, {50, 64, 500}, {64, 196, 300}, {96, 1024, 16}, {13, 47, 600}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			for ei, ep := range eps {
 				if ep.BiasPerRow {
@@ -417,4 +420,58 @@ func TestSgemmDeterministic(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMicroKernelEp checks the fused-epilogue micro-kernel against
+// kernelGeneric followed by the bias and clamp, NaN and -0 included, with
+// and without beta.
+func TestMicroKernelEp(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(13, 14))
+		inf := float32(math.Inf(1))
+		nan := float32(math.NaN())
+		for _, k := range []int{1, 3, 4, 16, 17, 256} {
+			for _, bounds := range [][2]float32{{-inf, inf}, {0, inf}, {0, 6}, {-0.5, 0.25}} {
+				for _, beta := range []float32{0, 1, 0.5} {
+					const ldc = 21
+					a, b := randSlice(r, k*mr), randSlice(r, k*nr)
+					a[0], a[len(a)-1] = nan, float32(math.Copysign(0, -1))
+					bias := randSlice(r, mr)
+					bias[2] = float32(math.Copysign(0, -1))
+					c0 := randSlice(r, 5*ldc+nr)
+					c0[3*ldc+4] = nan
+					got := append([]float32(nil), c0...)
+					want := append([]float32(nil), c0...)
+					microKernelEp(k, a, b, got, ldc, beta, bias, bounds[0], bounds[1])
+					kernelGeneric(k, a, b, want, ldc, beta)
+					for i := range mr {
+						for j := range nr {
+							v := want[i*ldc+j] + bias[i]
+							if v < bounds[0] {
+								v = bounds[0]
+							}
+							if v > bounds[1] {
+								v = bounds[1]
+							}
+							g := got[i*ldc+j]
+							if v != v {
+								if g == g {
+									t.Fatalf("k=%d %v beta=%v: C[%d][%d] = %v, want NaN", k, bounds, beta, i, j, g)
+								}
+								continue
+							}
+							if d := math.Abs(float64(g - v)); d > 1e-5*float64(k) {
+								t.Fatalf("k=%d %v beta=%v: C[%d][%d] = %v, want %v", k, bounds, beta, i, j, g, v)
+							}
+						}
+					}
+					for i := range c0 {
+						if i%ldc >= nr && got[i] != c0[i] && !(got[i] != got[i] && c0[i] != c0[i]) {
+							t.Fatalf("k=%d: wrote C[%d] outside the tile", k, i)
+						}
+					}
+				}
+			}
+		}
+	})
 }
