@@ -58,9 +58,12 @@
 // GEMMs are split across cores by runtime/kernels (up to GOMAXPROCS).
 // Convolutions over several images or groups, and large elementwise,
 // normalisation, pooling and reduction loops, are split into up to
-// Options.Threads chunks (GOMAXPROCS by default). Batches of small images
-// (under 1024 output pixels each) are convolved several images per GEMM,
-// so that each GEMM is large enough to run efficiently.
+// Options.Threads chunks (GOMAXPROCS by default), on a pool of long-lived
+// workers (workers.go). Convolutions choose their path per layer
+// (ops_conv.go): an implicit GEMM over the zero-padded image for most
+// ungrouped ones, dot products streaming the weights for outputs of at
+// most 4 pixels, a stencil per channel for depthwise ones, and im2col +
+// GEMM (several small images per GEMM in a batch) for the rest.
 //
 // # Pruned weights
 //
@@ -68,8 +71,9 @@
 // on the sparse kernels of runtime/kernels, converted once per Session:
 // N:M formats when the weight has that structure, CSR for wide products
 // (a batch of rows or a convolution's pixels) from 65% zeros, BSR 1×8 for
-// narrow ones from 80% zeros (sparse.go has the measurements behind
-// these). With Options.Tune, each such layer is instead timed at the
+// narrow ones from 60% zeros, and a direct sparse convolution (no im2col)
+// for ungrouped stride-1 convolutions from 65% zeros (sparse.go has the
+// measurements behind these). With Options.Tune, each such layer is instead timed at the
 // planned shape in dense and in every format that fits it, and the
 // fastest is kept (dense unless a format beats it by 3%): tune.go.
 // Options.Formats forces formats by node name (`poda bench --tune` saves

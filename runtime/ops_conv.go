@@ -12,11 +12,14 @@ import (
 
 // Conv (any spatial rank; 1-D and 2-D through kernels.Im2col, others
 // through a generic im2col) as im2col + GEMM with the bias and a fused
-// activation in the GEMM epilogue. Special paths: a direct kernel for 2-D
-// depthwise convolutions, several small images per GEMM in a batch, dot
-// products when an image has at most 4 output pixels, and the sparse
-// kernels for pruned weights. ConvTranspose (any spatial rank) is GEMM +
-// col2im.
+// activation in the GEMM epilogue. Special paths, chosen in prepare: no
+// input channels or an empty output (the bias), 2-D depthwise
+// convolutions (a stencil per channel), pruned weights (the sparse
+// kernels and, for stride 1, the direct sparse convolution of
+// ops_conv_sparse.go), dot products when an image has at most 4 output
+// pixels, the implicit GEMM of ops_conv_implicit.go for most other
+// ungrouped 1-D and 2-D ones, and several small images per GEMM in a
+// batch. ConvTranspose (any spatial rank) is GEMM + col2im.
 
 // convAttrs are the attributes Conv, ConvTranspose and the pools share.
 type convAttrs struct {
