@@ -149,6 +149,18 @@ func nmMulDense(rows, groups, nn, mm int, off []uint8, val, b []float32, ldb int
 			if g0 > 0 {
 				a.beta = 1
 			}
+			switch {
+			case w < 64:
+			case kind == spmmNM2:
+				spmmNM2FullAVX2(&a)
+				continue
+			case kind == spmmNM4:
+				spmmNM4FullAVX2(&a)
+				continue
+			case kind == spmmNM8:
+				spmmNM8FullAVX2(&a)
+				continue
+			}
 			switch kind {
 			case spmmNM1:
 				spmmNM1AVX2(nv, &a)
