@@ -120,8 +120,11 @@ package kernels
 //     for batch 1 (fast only for M = 2N); other N:M run the generic loops.
 //     BSR8 with fewer than 8 columns runs the generic loops.
 //   - Batch-1 N:M other than 1:2, 2:4 and 4:8 uses VGATHERDPS and is
-//     about 2× slower than dense; 2:4 at batch 64 is only 1.0–1.5× dense
-//     (the kernel does one B load per FMA, dense Sgemm one per six).
+//     about 2× slower than dense; 2:4 at batch 64 is only 1.0–1.7× dense
+//     (the kernel does one B load per FMA, dense Sgemm one per six; on
+//     64-column panels spmmNM<n>FullAVX2 keeps every other load off the
+//     load ports, and k-blocks of 96 rows of B: the sweep's nm2:4 at b64
+//     went from 1.41–1.45× to 1.76–1.78×).
 //   - Parallelism splits rows of W into shares of equal stored values
 //     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork); on this
 //     2-vCPU machine under load it gave no measurable gain, so the table

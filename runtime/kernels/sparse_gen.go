@@ -79,6 +79,9 @@ func main() {
 			genMul(&s, v.name, v.format, v.n, nv)
 		}
 		genStub(&g, v.name, v.format, v.n)
+		if v.format == "nm" && v.n >= 2 {
+			genNMFull(&s, &g, v.n)
+		}
 	}
 	s.WriteString(dotAsm)
 
@@ -319,6 +322,119 @@ func genMul(s *bytes.Buffer, name, format string, n, nv int) {
 		p("VMOVUPS Y%d, %d(DI)", i, 32*i)
 	}
 	p("VMASKMOVPS Y%d, Y10, %d(DI)", nv-1, 32*(nv-1))
+	p("ADDQ SI, DI")
+	p("DECQ R8")
+	p("JNZ row")
+	label("done")
+	p("VZEROUPPER")
+	p("RET")
+	s.WriteString("\n")
+}
+
+// genNMFull writes spmmNM<n>FullAVX2 (n ≥ 2), the N:M MulDense kernel for
+// a panel of exactly 64 columns. It keeps the B loads of the FMAs and
+// little else on the load ports, which bound it: no lane mask (VMASKMOVPS
+// is slow on AMD, above all as a store); two groups per loop iteration with
+// one branch; each 4 values read as one 16-byte load broadcast lane by lane
+// with VPERMILPS, and their 4 offsets as one 32-bit load taken apart byte by
+// byte; B addressed as base + offset·ldb with the two groups' bases in
+// registers. Registers: R14 args, R8 rows left, R10 offsets, R11 values,
+// R12 two groups' bytes of B, R13 B's row stride, BX and R9 the two groups'
+// rows of B, DX group pairs left, AX and CX offsets, DI C's current row, SI
+// C's row stride, Y11 beta.
+func genNMFull(s, g *bytes.Buffer, n int) {
+	fn := fmt.Sprintf("spmmNM%dFullAVX2", n)
+	fmt.Fprintf(g, "// %s is spmmNM%d8AVX2 for exactly 64 columns (a.mask unused).\n//\n//go:noescape\nfunc %s(a *spmmArgs)\n\n", fn, n, fn)
+	p := func(f string, args ...any) { fmt.Fprintf(s, "\t"+f+"\n", args...) }
+	label := func(l string) { fmt.Fprintf(s, "%s:\n", l) }
+	// fma adds the value in bc times the row of B at base + AX.
+	fma := func(bc, base string) {
+		for i := 0; i < 8; i++ {
+			p("VFMADD231PS %d(%s)(AX*1), %s, Y%d", 32*i, base, bc, i)
+		}
+	}
+	// single does one group value by value.
+	single := func() {
+		for t := 0; t < n; t++ {
+			p("MOVBQZX %d(R10), AX", t)
+			p("IMULQ R13, AX")
+			p("VBROADCASTSS %d(R11), Y9", 4*t)
+			fma("Y9", "BX")
+		}
+	}
+	// pair does two groups, 4 values at a time.
+	pair := func() {
+		for q := 0; q < 2*n; q += 4 {
+			p("MOVL %d(R10), CX", q)
+			p("VBROADCASTF128 %d(R11), Y8", 4*q)
+			for t := q; t < q+4; t++ {
+				base := "BX"
+				if t >= n {
+					base = "R9"
+				}
+				p("MOVBQZX CX, AX")
+				if t < q+3 {
+					p("SHRL $8, CX")
+				}
+				p("IMULQ R13, AX")
+				p("VPERMILPS $0x%02x, Y8, Y9", 0x55*(t-q))
+				fma("Y9", base)
+			}
+		}
+	}
+	fmt.Fprintf(s, "// func %s(a *spmmArgs)\nTEXT ·%s(SB), NOSPLIT, $0-8\n", fn, fn)
+	p("MOVQ a+0(FP), R14")
+	p("MOVQ %d(R14), R8", offRows)
+	p("MOVQ %d(R14), R10", offOff)
+	p("MOVQ %d(R14), R11", offVal)
+	p("MOVQ %d(R14), R12", offGstep)
+	p("SHLQ $1, R12")
+	p("MOVQ %d(R14), R13", offLdb)
+	p("MOVQ %d(R14), DI", offC)
+	p("MOVQ %d(R14), SI", offLdc)
+	p("VBROADCASTSS %d(R14), Y11", offBeta)
+	p("TESTQ R8, R8")
+	p("JZ done")
+	label("row")
+	for i := 0; i < 8; i++ {
+		p("VXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("MOVQ %d(R14), BX", offB)
+	p("MOVQ %d(R14), DX", offGroups)
+	p("TESTQ $1, DX")
+	p("JZ even")
+	single()
+	p("ADDQ $%d, R10", n)
+	p("ADDQ $%d, R11", 4*n)
+	p("ADDQ %d(R14), BX", offGstep)
+	label("even")
+	p("SHRQ $1, DX")
+	p("JZ rowdone")
+	p("MOVQ %d(R14), R9", offGstep)
+	p("ADDQ BX, R9")
+	label("pair")
+	pair()
+	p("ADDQ $%d, R10", 2*n)
+	p("ADDQ $%d, R11", 8*n)
+	p("ADDQ R12, BX")
+	p("ADDQ R12, R9")
+	p("DECQ DX")
+	p("JNZ pair")
+	label("rowdone")
+	p("MOVQ %d(R14), AX", offVskip)
+	p("ADDQ AX, R10")
+	p("SHLQ $2, AX")
+	p("ADDQ AX, R11")
+	p("MOVL %d(R14), AX", offBeta)
+	p("ANDL $0x7fffffff, AX")
+	p("JZ store")
+	for i := 0; i < 8; i++ {
+		p("VFMADD231PS %d(DI), Y11, Y%d", 32*i, i)
+	}
+	label("store")
+	for i := 0; i < 8; i++ {
+		p("VMOVUPS Y%d, %d(DI)", i, 32*i)
+	}
 	p("ADDQ SI, DI")
 	p("DECQ R8")
 	p("JNZ row")

@@ -783,6 +783,11 @@ func spmmNM27AVX2(a *spmmArgs)
 //go:noescape
 func spmmNM28AVX2(a *spmmArgs)
 
+// spmmNM2FullAVX2 is spmmNM28AVX2 for exactly 64 columns (a.mask unused).
+//
+//go:noescape
+func spmmNM2FullAVX2(a *spmmArgs)
+
 // spmmNM4AVX2 runs the nm MulDense kernel with nv accumulators (N = 4); see spmmArgs.
 func spmmNM4AVX2(nv int, a *spmmArgs) {
 	switch nv {
@@ -983,6 +988,11 @@ func spmmNM47AVX2(a *spmmArgs)
 //go:noescape
 func spmmNM48AVX2(a *spmmArgs)
 
+// spmmNM4FullAVX2 is spmmNM48AVX2 for exactly 64 columns (a.mask unused).
+//
+//go:noescape
+func spmmNM4FullAVX2(a *spmmArgs)
+
 // spmmNM8AVX2 runs the nm MulDense kernel with nv accumulators (N = 8); see spmmArgs.
 func spmmNM8AVX2(nv int, a *spmmArgs) {
 	switch nv {
@@ -1182,3 +1192,8 @@ func spmmNM87AVX2(a *spmmArgs)
 //
 //go:noescape
 func spmmNM88AVX2(a *spmmArgs)
+
+// spmmNM8FullAVX2 is spmmNM88AVX2 for exactly 64 columns (a.mask unused).
+//
+//go:noescape
+func spmmNM8FullAVX2(a *spmmArgs)

@@ -650,3 +650,36 @@ func TestNM24PairsMatchesRows(t *testing.T) {
 		}
 	}
 }
+
+// TestNMFullPanels checks nmMulDense against nmMulDenseGeneric on widths
+// that take the 64-column kernels (spmmNM<n>FullAVX2) for every N they
+// exist for, with odd and even group counts, several k-blocks, a tail
+// panel and both beta paths.
+func TestNMFullPanels(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, nm := range [][2]int{{2, 4}, {4, 8}, {8, 16}, {2, 8}, {1, 4}} {
+		nn, mm := nm[0], nm[1]
+		for _, groups := range []int{1, 2, 3, 16, 17, 33, 50} {
+			for _, width := range []int{64, 128, 150} {
+				rows, ldb, ldc := 1+r.IntN(9), width+r.IntN(3), width+r.IntN(3)
+				off := make([]uint8, rows*groups*nn)
+				for i := range off {
+					off[i] = uint8(r.IntN(mm))
+				}
+				val := randSlice(r, len(off))
+				b := randSlice(r, groups*mm*ldb)
+				for _, beta := range []float32{0, 0.5} {
+					c0 := randSlice(r, rows*ldc)
+					fast, gen := slices.Clone(c0), slices.Clone(c0)
+					nmMulDense(rows, groups, nn, mm, off, val, b, ldb, fast, ldc, width, beta)
+					nmMulDenseGeneric(rows, groups, nn, mm, off, val, b, ldb, gen, ldc, width, beta)
+					for i := range fast {
+						if d := math.Abs(float64(fast[i] - gen[i])); d > 1e-4*float64(groups*nn) {
+							t.Fatalf("%d:%d groups %d width %d beta %v: c[%d] = %v, generic %v", nn, mm, groups, width, beta, i, fast[i], gen[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
