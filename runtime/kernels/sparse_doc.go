@@ -98,6 +98,8 @@ package kernels
 //	csr       0.88×  1.08×  1.40×  2.11×  4.22×  8.71×  13.3×  60%
 //	bsr1x8    0.64×  0.69×  0.79×  1.01×  1.59×  2.62×  5.99×  80%
 //	nm2:4 1.43× (50%), nm1:4 2.32×, nm2:8 2.40× (75%), nm1:8 3.87× (87.5%)
+//	with the 64-column N:M kernels (spmmNM<n>Full): nm2:4 1.50×, nm1:4
+//	2.26×, nm2:8 2.85×, nm1:8 3.74×; batch 1 in the same run: nm2:4 1.95×
 //
 // So: batch 1 → bsr1x8 from ~60% (csr above ~95% on fc2-sized layers),
 // nm2:4 at 2:4; batch ≥ 4 and Conv → csr from ~60%, nm for N:M. (The
