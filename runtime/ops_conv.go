@@ -763,11 +763,18 @@ func (j dwJob) chunk(t, lo, hi int) {
 // fill zeroes the phases and copies the image img into them.
 func (p *dwPlan) fill(phases, img []float32) {
 	clear(phases)
-	// Padded row y + pt is row r of phase a.
-	a, r := p.pt%p.sh, p.pt/p.sh
-	for y := 0; y < p.H; y++ {
-		copy(phases[(a*p.hq+r)*p.wp+p.pl:], img[y*p.W:(y+1)*p.W])
-		if a++; a == p.sh {
+	padRows(phases, img, p.H, p.W, p.wp, p.pt, p.pl, p.sh, p.hq)
+}
+
+// padRows copies the H×W image img into dst, a zeroed padded image of row
+// width wp split by rows into sh phases of hq rows each (sh = 1: one plain
+// padded plane): padded row y + pt, holding image row y at column pl, is
+// row (y+pt)/sh of phase (y+pt)%sh. The padding is left as it is.
+func padRows(dst, img []float32, H, W, wp, pt, pl, sh, hq int) {
+	a, r := pt%sh, pt/sh
+	for y := 0; y < H; y++ {
+		copy(dst[(a*hq+r)*wp+pl:][:W], img[y*W:(y+1)*W])
+		if a++; a == sh {
 			a, r = 0, r+1
 		}
 	}

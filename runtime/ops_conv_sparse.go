@@ -19,14 +19,14 @@ import (
 
 // directConv is the geometry of a direct sparse convolution.
 type directConv struct {
-	csr            *kernels.CSR
-	C, M, H, W     int // input channels, output channels, input height and width
-	hp, wp         int // padded height and width
-	pt, pl         int // padding at the top and left
-	oh, ow         int // output height and width
-	span           int // L = (oh-1)·wp + ow: output floats per channel on the padded width
-	pad, crop      bool
-	padded, output int // scratch offsets (floats) of the padded image and the wide output
+	csr        *kernels.CSR
+	C, M, H, W int // input channels, output channels, input height and width
+	hp, wp     int // padded height and width
+	pt, pl     int // padding at the top and left
+	oh, ow     int // output height and width
+	span       int // L = (oh-1)·wp + ow: output floats per channel on the padded width
+	pad, crop  bool
+	output     int // scratch offset (floats) of the wide output: the padded image comes first
 }
 
 // sparseDirect prepares the direct sparse path for c's convolution when it
@@ -109,11 +109,9 @@ func (d *directConv) run(x, y []float32, ep *kernels.Epilogue, scratch []float32
 	if d.pad {
 		img = scratch[:d.output]
 		clear(img)
+		plane := d.hp * d.wp
 		for ci := 0; ci < d.C; ci++ {
-			for iy := 0; iy < d.H; iy++ {
-				dst := img[(ci*d.hp+iy+d.pt)*d.wp+d.pl:]
-				copy(dst[:d.W], x[(ci*d.H+iy)*d.W:(ci*d.H+iy+1)*d.W])
-			}
+			padRows(img[ci*plane:], x[ci*d.H*d.W:(ci+1)*d.H*d.W], d.H, d.W, d.wp, d.pt, d.pl, 1, d.hp)
 		}
 	}
 	if !d.crop {
