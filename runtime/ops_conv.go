@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/runtime/kernels"
@@ -631,27 +630,11 @@ func (j skinnyJob) run() {
 		j.rows(0, p.Mg)
 		return
 	}
-	parallelChunks(p.rowThreads, p.rowThreads, skinnyWorker{j, max(1, p.Mg/(8*p.rowThreads)), new(atomic.Int64)})
+	parallelChunksOn(p.rowThreads, min(p.Mg, 8*p.rowThreads), p.Mg, j)
 }
 
-// skinnyWorker is one goroutine of skinnyJob.run: it computes blocks of
-// block rows, the next one untaken as counted by next, until none is
-// left.
-type skinnyWorker struct {
-	j     skinnyJob
-	block int
-	next  *atomic.Int64
-}
-
-func (w skinnyWorker) chunk(_, _, _ int) {
-	for {
-		lo := (int(w.next.Add(1)) - 1) * w.block
-		if lo >= w.j.p.Mg {
-			return
-		}
-		w.j.rows(lo, min(lo+w.block, w.j.p.Mg))
-	}
-}
+// chunk computes the output rows [lo, hi).
+func (j skinnyJob) chunk(_, lo, hi int) { j.rows(lo, hi) }
 
 // rows computes output rows [lo, hi): Y[m, q] = W[m]·colT[q], then the
 // bias and activation.

@@ -275,36 +275,41 @@ func TestAliasOfOutputAndInput(t *testing.T) {
 	}
 }
 
-// TestSteadyStateAllocsParallel is TestSteadyStateAllocs on the ResNet
-// fixture at batch 4 on two threads: convolutions split over images and
-// output channels, GEMMs and elementwise loops split over goroutines, all
-// through the worker pool, so a Run still allocates only its outputs.
+// TestSteadyStateAllocsParallel is TestSteadyStateAllocs on fixtures on
+// two threads: implicit-GEMM, few-pixel, depthwise and batched
+// convolutions, pooling, GEMMs, attention and elementwise loops split over
+// goroutines, all through the worker pool, so a Run still allocates only
+// its outputs.
 func TestSteadyStateAllocsParallel(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	m, err := graph.Load(filepath.Join(modelsDir, "resnet_bnfold.onnx"), onnx.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(m, Options{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := map[string]*tensor.Tensor{s.InputNames()[0]: randomInput(t, m, s.InputNames()[0], 4)}
-	ctx := context.Background()
-	for range 3 {
-		if _, err := s.Run(ctx, in); err != nil {
+	for _, c := range []struct {
+		model string
+		batch int
+	}{{"resnet_bnfold", 4}, {"resnet18", 1}, {"mobilenet_v2", 2}, {"lenet5", 8}, {"transformer", 2}, {"concat_block", 2}} {
+		m, err := graph.Load(filepath.Join(modelsDir, c.model+".onnx"), onnx.Limits{})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	allocs := testing.AllocsPerRun(20, func() {
-		if _, err := s.Run(ctx, in); err != nil {
+		s, err := New(m, Options{Threads: 2})
+		if err != nil {
 			t.Fatal(err)
 		}
-	})
-	if limit := float64(2 + 2*len(s.OutputNames())); allocs > limit {
-		t.Errorf("%.1f allocations per Run, want at most %.0f (outputs only)", allocs, limit)
+		in := map[string]*tensor.Tensor{s.InputNames()[0]: randomInput(t, m, s.InputNames()[0], c.batch)}
+		ctx := context.Background()
+		for range 3 {
+			if _, err := s.Run(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allocs := testing.AllocsPerRun(10, func() {
+			if _, err := s.Run(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if limit := float64(2 + 2*len(s.OutputNames())); allocs > limit {
+			t.Errorf("%s batch %d: %.1f allocations per Run, want at most %.0f (outputs only)", c.model, c.batch, allocs, limit)
+		}
 	}
-	t.Logf("%.1f allocations per Run", allocs)
 }

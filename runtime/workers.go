@@ -122,20 +122,34 @@ func newLoop[J chunker]() *loop[J] {
 }
 
 // parallelChunks runs j over [0, n) in exactly t chunks, chunk i over
-// [n·i/t, n·(i+1)/t), on the caller's goroutine and up to t-1 workers.
-// A panic in a chunk is re-raised on the caller's goroutine, where Run
-// recovers it, once every chunk has finished.
-func parallelChunks[J chunker](t, n int, j J) {
+// [n·i/t, n·(i+1)/t), on the caller's goroutine and up to t-1 workers, so
+// that no two chunks run on one goroutine at once and chunk i may use the
+// i-th share of a scratch buffer. A panic in a chunk is re-raised on the
+// caller's goroutine, where Run recovers it, once every chunk has finished.
+func parallelChunks[J chunker](t, n int, j J) { parallelChunksOn(t, t, n, j) }
+
+// parallelChunksOn is parallelChunks on at most g goroutines: each takes
+// the next untaken chunk when it finishes one, so with more chunks than
+// goroutines one that starts late or loses its core does fewer. Chunk
+// numbers then say nothing about goroutines.
+func parallelChunksOn[J chunker](g, t, n int, j J) {
 	if t <= 1 {
 		j.chunk(0, 0, n)
 		return
 	}
+	if g <= 1 {
+		for i := 0; i < t; i++ {
+			j.chunk(i, n*i/t, n*(i+1)/t)
+		}
+		return
+	}
+	g = min(g, t)
 	l := newLoop[J]()
 	l.j, l.t, l.n = j, t, n
 	l.next.Store(0)
 	l.wg.Add(t)
-	startWorkers(t - 1)
-	for i := 1; i < t; i++ {
+	startWorkers(g - 1)
+	for i := 1; i < g; i++ {
 		l.wg.Add(1)
 		select {
 		case helpCh <- l:

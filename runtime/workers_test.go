@@ -65,6 +65,26 @@ func TestParallelChunks(t *testing.T) {
 	}
 }
 
+// TestParallelChunksOn runs more chunks than goroutines: every item and
+// every chunk still runs exactly once.
+func TestParallelChunksOn(t *testing.T) {
+	for _, g := range []int{0, 1, 2, 3, 8} {
+		hits := make([]atomic.Int32, 41)
+		var seen [8]atomic.Int32
+		parallelChunksOn(g, 7, len(hits), countJob{hits: hits, seen: &seen})
+		for i := range hits {
+			if n := hits[i].Load(); n != 1 {
+				t.Errorf("g %d: item %d ran %d times", g, i, n)
+			}
+		}
+		for i := range seen {
+			if n, want := seen[i].Load(), int32(min(1, max(0, 7-i))); n != want {
+				t.Errorf("g %d: chunk %d ran %d times", g, i, n)
+			}
+		}
+	}
+}
+
 type panicJob struct{ at int }
 
 func (j panicJob) chunk(t, lo, hi int) {
