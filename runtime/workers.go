@@ -4,60 +4,40 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+
+	"github.com/podaml/poda/runtime/kernels"
 )
 
-// The worker pool: long-lived goroutines that help run the chunks of
-// parallel loops, so that splitting a loop allocates nothing in steady
-// state (a go statement allocates its closure and moves the job it
-// captures to the heap). A loop in flight is a *loop[J], recycled through
-// a free list per job type (not a sync.Pool, which the collector
-// empties). The caller and the workers that pick the loop up take its
-// chunks from one counter, so the caller runs whatever no worker took in
-// time. The caller returns once every help request it queued has been
-// answered, so the loop is idle when recycled; before it blocks, it
-// answers queued requests itself (its own or other loops'), so a loop
-// nested in a chunk on a worker cannot wait for a worker that is busy
-// waiting for it.
+// Parallel loops run on the worker pool of runtime/kernels (kernels.Submit),
+// the one its products use: long-lived goroutines that poll for work a
+// while before they sleep, so that splitting a loop allocates nothing in
+// steady state (a go statement allocates its closure and moves the job it
+// captures to the heap) and a split starts at once. A loop in flight is a
+// *loop[J], recycled through a free list per job type (not a sync.Pool,
+// which the collector empties). The caller and the workers that pick the
+// loop up take its chunks from one counter, so the caller runs whatever no
+// worker took in time. The caller returns once every help request it
+// queued has been answered, so the loop is idle when recycled; before it
+// waits, it runs queued tasks itself (its own or others',
+// kernels.RunQueued), so a loop nested in a chunk on a worker cannot wait
+// for a worker that is busy waiting for it.
 
-// helper is a loop in flight as the workers see it: help runs chunks
-// until none is left, then tells the caller.
-type helper interface{ help() }
-
-var (
-	workersMu sync.Mutex
-	workers   int
-	helpCh    = make(chan helper, 64)
-	freeLoops sync.Map // reflect.Type of the job → *loopFree[J]
-)
-
-// startWorkers makes sure at least n workers run.
-func startWorkers(n int) {
-	workersMu.Lock()
-	for workers < n {
-		workers++
-		go func() {
-			for h := range helpCh {
-				h.help()
-			}
-		}()
-	}
-	workersMu.Unlock()
-}
+var freeLoops sync.Map // reflect.Type of the job → *loopFree[J]
 
 // loop is one parallel loop: job j over [0, n) in t chunks.
 type loop[J chunker] struct {
 	j    J
 	t, n int
-	next atomic.Int64   // the next chunk to take
-	wg   sync.WaitGroup // the chunks and the help requests
+	next atomic.Int64      // the next chunk to take
+	wg   kernels.TaskGroup // the chunks and the help requests
 	free *loopFree[J]
 
 	mu       sync.Mutex
 	panicked any // the first panic of a chunk
 }
 
-// help runs chunks until none is left to take, as a worker.
-func (l *loop[J]) help() {
+// RunTask runs chunks until none is left to take, as a pool worker.
+func (l *loop[J]) RunTask() {
 	l.run()
 	l.wg.Done()
 }
@@ -148,25 +128,15 @@ func parallelChunksOn[J chunker](g, t, n int, j J) {
 	l.j, l.t, l.n = j, t, n
 	l.next.Store(0)
 	l.wg.Add(t)
-	startWorkers(g - 1)
+	kernels.StartWorkers(g - 1)
 	for i := 1; i < g; i++ {
 		l.wg.Add(1)
-		select {
-		case helpCh <- l:
-		default: // every worker is busy and the queue full: run it here
+		if !kernels.Submit(l) { // every worker is busy and the queue full
 			l.wg.Done()
 		}
 	}
 	l.run()
-drain:
-	for {
-		select {
-		case h := <-helpCh:
-			h.help()
-		default:
-			break drain
-		}
-	}
+	kernels.RunQueued()
 	l.wg.Wait()
 	p := l.panicked
 	l.release()

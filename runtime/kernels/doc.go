@@ -76,8 +76,8 @@
 // of its elements is used at most 4 times.
 //
 // Products with m·n·k ≥ 2·parallelWork (2^20) run on up to
-// runtime.GOMAXPROCS goroutines (the caller plus long-lived workers, one
-// per 2^19 of m·n·k). C is cut into 2 chunks per goroutine, contiguous
+// runtime.GOMAXPROCS goroutines (the caller plus workers of the package's
+// pool, pool.go, one per 2^19 of m·n·k). C is cut into 2 chunks per goroutine, contiguous
 // ranges of whole 6-row or 16-column slivers (whichever divides more
 // evenly), which the goroutines take from an atomic counter, so a
 // goroutine that starts late or shares its core with another process does

@@ -277,8 +277,9 @@ type gemmCtx struct {
 	chunks    int          // contiguous ranges of units handed out
 	next      atomic.Int64 // next chunk to hand out
 
-	work []workerBuf // one per goroutine
-	wg   sync.WaitGroup
+	work  []workerBuf // one per goroutine
+	tasks []gemmTask  // the workers' shares, handed to the pool
+	wg    TaskGroup
 }
 
 // workerBuf holds one goroutine's packing buffers.
@@ -325,12 +326,18 @@ func (g *gemmCtx) parallel() {
 		g.run(0)
 		return
 	}
-	startWorkers(g.nt - 1)
+	for len(g.tasks) < g.nt {
+		g.tasks = append(g.tasks, gemmTask{g, len(g.tasks)})
+	}
+	StartWorkers(g.nt - 1)
 	g.wg.Add(g.nt - 1)
 	for t := 1; t < g.nt; t++ {
-		taskCh <- task{g, t}
+		if !Submit(&g.tasks[t]) {
+			g.wg.Done() // queue full: the chunks are left to the others
+		}
 	}
 	g.run(0)
+	RunQueued()
 	g.wg.Wait()
 }
 
@@ -576,31 +583,13 @@ func growAligned(s []float32, n int) []float32 {
 	return buf[off : off+n : off+n]
 }
 
-// The worker pool: long-lived goroutines so that a parallel Sgemm hands
-// off work without allocating (a go statement allocates its closure).
-type task struct {
+// gemmTask is goroutine t's share of a parallel product, for the pool.
+type gemmTask struct {
 	g *gemmCtx
 	t int
 }
 
-var (
-	workersMu sync.Mutex
-	workers   int
-	taskCh    = make(chan task, 64)
-)
-
-func startWorkers(n int) {
-	workersMu.Lock()
-	for workers < n {
-		workers++
-		go worker()
-	}
-	workersMu.Unlock()
-}
-
-func worker() {
-	for tk := range taskCh {
-		tk.g.run(tk.t)
-		tk.g.wg.Done()
-	}
+func (tk *gemmTask) RunTask() {
+	tk.g.run(tk.t)
+	tk.g.wg.Done()
 }

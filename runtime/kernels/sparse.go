@@ -109,7 +109,8 @@ type sparseJob struct {
 	epRowsOfC bool // apply ep to rows r0..r1 of C (else columns of row 0)
 	nt        int
 	bounds    [maxSparseThreads + 1]int
-	wg        sync.WaitGroup
+	tasks     [maxSparseThreads]sparseTask // the workers' shares
+	wg        TaskGroup
 	xt, yt    []float32 // transposition scratch for MulVecBatch
 }
 
@@ -152,12 +153,16 @@ func (j *sparseJob) run(width int) {
 		j.share(0)
 		return
 	}
-	startSparseWorkers(j.nt - 1)
+	StartWorkers(j.nt - 1)
 	j.wg.Add(j.nt - 1)
 	for t := 1; t < j.nt; t++ {
-		sparseTaskCh <- sparseTask{j, t}
+		j.tasks[t] = sparseTask{j, t}
+		if !Submit(&j.tasks[t]) {
+			j.tasks[t].RunTask() // queue full
+		}
 	}
 	j.share(0)
+	RunQueued()
 	j.wg.Wait()
 }
 
@@ -166,11 +171,14 @@ func (j *sparseJob) run(width int) {
 // GOMAXPROCS) and the rows.
 func sparseShares(w sparseRows, threads, width int) int {
 	rows, _ := w.dims()
+	nt := min(maxSparseThreads, rows, w.rowWork(rows)*max(width, 1)/sparseParallelWork)
+	if nt <= 1 {
+		return 1 // without asking GOMAXPROCS, which takes a lock
+	}
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	nt := min(threads, maxSparseThreads, rows, max(1, w.rowWork(rows)*max(width, 1)/sparseParallelWork))
-	return max(nt, 1)
+	return max(1, min(nt, threads))
 }
 
 // share computes rows bounds[t]..bounds[t+1] and their epilogue.
@@ -196,31 +204,15 @@ func (j *sparseJob) share(t int) {
 	}
 }
 
-// The worker pool: long-lived goroutines, so that handing off a share does
-// not allocate.
+// sparseTask is share t of a sparse product, for the pool.
 type sparseTask struct {
 	j *sparseJob
 	t int
 }
 
-var (
-	sparseWorkersMu sync.Mutex
-	sparseWorkers   int
-	sparseTaskCh    = make(chan sparseTask, maxSparseThreads)
-)
-
-func startSparseWorkers(n int) {
-	sparseWorkersMu.Lock()
-	for sparseWorkers < n {
-		sparseWorkers++
-		go func() {
-			for tk := range sparseTaskCh {
-				tk.j.share(tk.t)
-				tk.j.wg.Done()
-			}
-		}()
-	}
-	sparseWorkersMu.Unlock()
+func (tk *sparseTask) RunTask() {
+	tk.j.share(tk.t)
+	tk.j.wg.Done()
 }
 
 // sparseMulDense is the shared MulDense driver.

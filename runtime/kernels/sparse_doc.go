@@ -128,12 +128,14 @@ package kernels
 //     load ports, and k-blocks of 96 rows of B: the sweep's nm2:4 at b64
 //     went from 1.41–1.45× to 1.76–1.78×).
 //   - Parallelism splits rows of W into shares of equal stored values
-//     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork); on this
-//     2-vCPU machine under load it gave no measurable gain, so the table
-//     is single-threaded, and below that (LeNet-5's 90%-sparse conv2 on
-//     the direct path, 4.3k values × 92 columns, takes about 15 µs) the
-//     hand-off to a worker on a busy core cost more than it saved.
-//     Threads on each matrix caps it (0: GOMAXPROCS).
+//     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork), on the
+//     worker pool (pool.go). Until its idle workers polled, the second
+//     share started about 130 µs late and a 2:4 LeNet-300 fc1 at batch 64
+//     ran no faster on two threads than on one (245 µs); polling made it
+//     121–146 µs (the table above is single-threaded). Below that
+//     threshold (LeNet-5's 90%-sparse conv2 on the direct path, 4.3k
+//     values × 92 columns, takes about 15 µs) products stay on the
+//     calling goroutine. Threads on each matrix caps it (0: GOMAXPROCS).
 //   - There are no arm64 kernels: other architectures run the generic Go
 //     loops (sparse_other.go, sparse_transpose_other.go).
 const sparseDoc = "see the comment above"

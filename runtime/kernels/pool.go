@@ -1,0 +1,169 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The worker pool shared by every parallel product of this package and by
+// the runtime's parallel loops: long-lived goroutines, so that handing off
+// work allocates nothing (a go statement allocates its closure).
+//
+// An idle worker polls the queue for a while before it blocks on it
+// (SetWorkerSpin). A worker that has blocked takes long to start again:
+// on the 2-vCPU virtual machines Poda is measured on, a task started about
+// 130 µs after it was queued (BenchmarkPoolStart), as long as a whole
+// LeNet-300 2:4 layer at batch 64 takes on one core, so splitting such
+// products gained nothing until workers polled. A polling worker yields
+// its processor every few polls (runtime.Gosched), so a goroutine woken
+// onto it does not wait for the polling to end. OpenMP
+// runtimes poll the same way (KMP_BLOCKTIME, GOMP_SPINCOUNT). At most
+// GOMAXPROCS-1 workers poll at once, so polling never takes the caller's
+// processor.
+
+// Waiting for the workers polls as well (TaskGroup): a caller that blocks
+// in sync.WaitGroup.Wait is woken by the last worker's Done onto that
+// worker's own processor, behind the worker, which then polls the queue;
+// the caller waited there until another thread woke up to take it, 20 µs
+// and more per product.
+
+// Task is one share of a parallel product, as a pool worker runs it.
+type Task interface{ RunTask() }
+
+var (
+	poolMu      sync.Mutex
+	poolWorkers int
+	poolCh      = make(chan Task, 256)
+	poolSpin    atomic.Int64 // nanoseconds an idle worker polls
+	poolPolling atomic.Int32 // workers polling now
+)
+
+// DefaultWorkerSpin is how long an idle worker polls for new work before
+// it blocks, unless SetWorkerSpin changes it.
+const DefaultWorkerSpin = 500 * time.Microsecond
+
+func init() { poolSpin.Store(int64(DefaultWorkerSpin)) }
+
+// SetWorkerSpin sets how long an idle worker keeps polling for new work
+// before it blocks, and returns the previous setting. Polling burns the
+// core it runs on for up to d after each parallel product (and so after
+// each Session.Run); 0 turns it off, for devices where idle cores must
+// sleep, at the price of a slow start of every split product.
+func SetWorkerSpin(d time.Duration) time.Duration {
+	return time.Duration(poolSpin.Swap(int64(max(d, 0))))
+}
+
+// StartWorkers makes sure at least n pool workers run.
+func StartWorkers(n int) {
+	poolMu.Lock()
+	for poolWorkers < n {
+		poolWorkers++
+		go poolWorker()
+	}
+	poolMu.Unlock()
+}
+
+// Submit queues t for a pool worker. It returns false, and queues
+// nothing, when the queue is full; the caller must then run t itself.
+func Submit(t Task) bool {
+	select {
+	case poolCh <- t:
+		return true
+	default:
+		return false
+	}
+}
+
+// RunQueued runs the tasks waiting in the queue, whoever queued them, on
+// the calling goroutine until the queue is empty. A caller about to wait
+// for the tasks it submitted calls it first: once the queue is empty, each
+// of its tasks is running or done, so a product nested in a task cannot
+// wait for a worker that waits for it.
+func RunQueued() {
+	for {
+		select {
+		case t := <-poolCh:
+			t.RunTask()
+		default:
+			return
+		}
+	}
+}
+
+func poolWorker() {
+	for {
+		nextTask().RunTask()
+	}
+}
+
+// nextTask returns the next queued task, polling for up to the spin time
+// (when fewer than GOMAXPROCS-1 workers poll) before it blocks.
+func nextTask() Task {
+	select {
+	case t := <-poolCh:
+		return t
+	default:
+	}
+	if spin := poolSpin.Load(); spin > 0 {
+		if poolPolling.Add(1) < int32(runtime.GOMAXPROCS(0)) {
+			deadline := time.Now().Add(time.Duration(spin))
+			for i := 1; ; i++ {
+				select {
+				case t := <-poolCh:
+					poolPolling.Add(-1)
+					return t
+				default:
+				}
+				if i%64 == 0 {
+					if time.Now().After(deadline) {
+						break
+					}
+					runtime.Gosched() // let what waits for this processor run
+				}
+			}
+		}
+		poolPolling.Add(-1)
+	}
+	return <-poolCh
+}
+
+// TaskGroup waits for a product's tasks, as sync.WaitGroup does, but Wait
+// polls for up to the spin time before it blocks, so that a caller whose
+// share ends first is not parked (see above).
+type TaskGroup struct {
+	n  atomic.Int64
+	wg sync.WaitGroup
+}
+
+// Add adds delta, which may be negative, to the tasks pending.
+func (g *TaskGroup) Add(delta int) {
+	g.wg.Add(delta)
+	g.n.Add(int64(delta))
+}
+
+// Done marks a task finished. The WaitGroup's Done comes last: once Wait
+// has returned, no task touches g.
+func (g *TaskGroup) Done() {
+	g.n.Add(-1)
+	g.wg.Done()
+}
+
+// Wait returns once every task added is done.
+func (g *TaskGroup) Wait() {
+	if spin := poolSpin.Load(); spin > 0 && g.n.Load() > 0 {
+		deadline := time.Now().Add(time.Duration(spin))
+		for i := 1; g.n.Load() > 0; i++ {
+			if i%64 == 0 {
+				if time.Now().After(deadline) {
+					break
+				}
+				// A task handed to a blocked worker may wait to run
+				// on this very processor.
+				runtime.Gosched()
+			}
+		}
+	}
+	g.wg.Wait()
+}
