@@ -145,21 +145,32 @@ func (s *NM) dotRows(r0, r1 int, x, y []float32, beta float32) {
 // values is repeated for every row of X).
 func (s *NM) batchDot() bool { return s.pairs != nil }
 
-// dotBatch runs the whole passes of eight rows in [r0, r1) on the 2:4
-// layout, and the rows around them row by row.
+// dotBatch runs the passes of eight rows inside [r0, r1) on the 2:4
+// layout, the last (zero-padded) pass too when r1 ends the matrix, and
+// the rows around them row by row.
 func (s *NM) dotBatch(r0, r1 int, x []float32, ldx int, y []float32, ldy, m int) {
-	p0, p1 := (r0+7)/8, r1/8
-	lo, hi := r1, r1 // the rows before and after the passes
-	if p0 < p1 {
-		lo, hi = 8*p0, 8*p1
+	a := min(8*((r0+7)/8), r1) // the first row on the layout
+	b := 8 * (r1 / 8)          // the end of its whole passes in [r0, r1)
+	partial := r1 == s.Rows && r1%8 != 0 && b >= a
+	end := max(a, b) // the first row after the layout
+	if partial {
+		end = r1
 	}
 	for i := 0; i < m; i++ {
 		xi, yi := x[i*ldx:i*ldx+s.Cols], y[i*ldy:i*ldy+s.Rows]
-		s.dotRowsByRow(r0, lo, xi, yi, 0)
-		s.dotRowsByRow(hi, r1, xi, yi, 0)
+		s.dotRowsByRow(r0, a, xi, yi, 0)
+		s.dotRowsByRow(end, r1, xi, yi, 0)
 	}
-	if p0 < p1 {
-		nm24PairsDot(s.pairs, p0, p1, x, ldx, y, ldy, m)
+	if a < b {
+		nm24PairsDot(s.pairs, a/8, b/8, x, ldx, y[a:], ldy, m)
+	}
+	if partial {
+		// The padded pass writes eight outputs: into scratch.
+		var out [8]float32
+		for i := 0; i < m; i++ {
+			nm24PairsDot(s.pairs, b/8, b/8+1, x[i*ldx:], ldx, out[:], 8, 1)
+			copy(y[i*ldy+b:i*ldy+r1], out[:r1-b])
+		}
 	}
 }
 

@@ -22,13 +22,16 @@ type nm24Pairs struct {
 // nm24Shifts moves lane l's nibble to the bottom of its lane.
 var nm24Shifts = [8]uint32{0, 4, 8, 12, 16, 20, 24, 28}
 
-// newNM24Pairs lays out the full passes of the 2:4 matrix s (nil if it has
-// none).
+// newNM24Pairs lays out the passes of the 2:4 matrix s (nil unless s is
+// 2:4 with columns). A last pass of fewer than eight rows is padded with
+// zero rows, so that a layer of ten outputs (LeNet's last) takes one
+// kernel call rather than one pass and two rows by the row-by-row
+// kernel, each with its own setup.
 func newNM24Pairs(s *NM) *nm24Pairs {
-	if s.N != 2 || s.M != 4 || s.Rows < 8 || s.Cols == 0 {
+	if s.N != 2 || s.M != 4 || s.Rows == 0 || s.Cols == 0 {
 		return nil
 	}
-	d := &nm24Pairs{cols: s.Cols, passes: s.Rows / 8, chunks: (s.Cols + 7) / 8, full: s.Cols / 8}
+	d := &nm24Pairs{cols: s.Cols, passes: (s.Rows + 7) / 8, chunks: (s.Cols + 7) / 8, full: s.Cols / 8}
 	st := s.Groups * 2
 	for p := 0; p < d.passes; p++ {
 		for c := 0; c < d.chunks; c++ {
@@ -39,7 +42,7 @@ func newNM24Pairs(s *NM) *nm24Pairs {
 					g := 2*c + l%4/2 // the chunk's first or second group
 					var v float32
 					var col uint32
-					if g < s.Groups {
+					if g < s.Groups && r < s.Rows {
 						q := r*st + 2*g + l%2
 						v, col = s.Val[q], uint32(l%4/2*4)+uint32(s.Off[q])
 					}
@@ -60,9 +63,9 @@ func (d *nm24Pairs) bytes() int {
 	return 4 * (len(d.idx) + len(d.val))
 }
 
-// nm24PairsDotGeneric computes Y[i, 8p:8p+8] = rows 8p… of W times
-// X[i, :] for the passes [p0, p1) and the m rows of X (stride ldx) and Y
-// (stride ldy).
+// nm24PairsDotGeneric computes Y[i, 8(p-p0):8(p-p0)+8] = rows 8p… of W
+// times X[i, :] for the passes [p0, p1) and the m rows of X (stride ldx)
+// and Y (stride ldy): y starts at output 8·p0.
 func nm24PairsDotGeneric(d *nm24Pairs, p0, p1 int, x []float32, ldx int, y []float32, ldy, m int) {
 	for i := 0; i < m; i++ {
 		xi := x[i*ldx : i*ldx+d.cols]
@@ -79,7 +82,7 @@ func nm24PairsDotGeneric(d *nm24Pairs, p0, p1 int, x []float32, ldx int, y []flo
 					}
 				}
 			}
-			copy(y[i*ldy+8*p:i*ldy+8*p+8], acc[:])
+			copy(y[i*ldy+8*(p-p0):i*ldy+8*(p-p0)+8], acc[:])
 		}
 	}
 }

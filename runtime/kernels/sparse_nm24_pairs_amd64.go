@@ -16,9 +16,9 @@ func nm24PairsDot(d *nm24Pairs, p0, p1 int, x []float32, ldx int, y []float32, l
 		return
 	}
 	_ = x[(m-1)*ldx+d.cols-1]
-	_ = y[(m-1)*ldy+8*p1-1]
+	_ = y[(m-1)*ldy+8*(p1-p0)-1]
 	q := p0 * d.chunks * 4
 	rest := d.cols - 8*d.full
-	nm24PairsDotAVX2(p1-p0, d.full, rest, &d.idx[q], &d.val[8*q], &x[0], 4*ldx, m, &y[8*p0], 4*ldy,
+	nm24PairsDotAVX2(p1-p0, d.full, rest, &d.idx[q], &d.val[8*q], &x[0], 4*ldx, m, &y[0], 4*ldy,
 		&nm24Shifts[0], &spMaskTable[8-rest])
 }

@@ -611,15 +611,16 @@ func TestBSRSlicedMatchesRows(t *testing.T) {
 }
 
 // TestNM24PairsMatchesRows checks the 2:4 batch layout (odd group
-// counts, partial chunks, row counts around multiples of 8, row ranges
-// that cut passes, several rows of X with strides) against the row-by-row
+// counts, partial chunks, row counts around multiples of 8 and below,
+// whose last pass is padded, row ranges that cut passes, several rows of
+// X with strides; nothing outside the rows asked for is written) against the row-by-row
 // generic loop, with the assembly and the generic loop.
 func TestNM24PairsMatchesRows(t *testing.T) {
 	asm := useAVX2FMA
 	defer func() { useAVX2FMA = asm }()
 	r := rand.New(rand.NewPCG(37, 38))
 	for it := 0; it < 60; it++ {
-		rows, cols, m := 8+r.IntN(30), 1+r.IntN(70), 1+r.IntN(5)
+		rows, cols, m := 1+r.IntN(37), 1+r.IntN(70), 1+r.IntN(5)
 		w := spNMPrune(spRandom(r, rows, cols, 0.2), rows, cols, 2, 4)
 		s, err := NewNM(w, rows, cols, 2, 4)
 		if err != nil {
@@ -639,7 +640,13 @@ func TestNM24PairsMatchesRows(t *testing.T) {
 		for _, fast := range []bool{true, false} {
 			useAVX2FMA = fast && asm
 			got := randSlice(r, m*ldy)
+			before := slices.Clone(got)
 			s.dotBatch(r0, r1, x, ldx, got, ldy, m)
+			for i := range got {
+				if k := i % ldy; (k < r0 || k >= r1 || i/ldy >= m) && got[i] != before[i] {
+					t.Fatalf("fast %v %d×%d m %d rows [%d, %d): y[%d, %d] written", fast, rows, cols, m, r0, r1, i/ldy, k)
+				}
+			}
 			for i := 0; i < m; i++ {
 				for k := r0; k < r1; k++ {
 					if d := math.Abs(float64(got[i*ldy+k] - want[i*ldy+k])); d > 1e-5*float64(cols) {
