@@ -146,14 +146,14 @@ func (s *NM) dotRows(r0, r1 int, x, y []float32, beta float32) {
 func (s *NM) batchDot() bool { return s.pairs != nil }
 
 // dotBatch runs the passes of eight rows inside [r0, r1) on the 2:4
-// layout, the last (zero-padded) pass too when r1 ends the matrix, and
-// the rows around them row by row.
+// layout, the tail (the last Rows%8 rows, in row pairs) too when r1 ends
+// the matrix, and the rows around them row by row.
 func (s *NM) dotBatch(r0, r1 int, x []float32, ldx int, y []float32, ldy, m int) {
 	a := min(8*((r0+7)/8), r1) // the first row on the layout
 	b := 8 * (r1 / 8)          // the end of its whole passes in [r0, r1)
-	partial := r1 == s.Rows && r1%8 != 0 && b >= a
+	tail := r1 == s.Rows && r1%8 != 0 && b >= a
 	end := max(a, b) // the first row after the layout
-	if partial {
+	if tail {
 		end = r1
 	}
 	for i := 0; i < m; i++ {
@@ -164,11 +164,10 @@ func (s *NM) dotBatch(r0, r1 int, x []float32, ldx int, y []float32, ldy, m int)
 	if a < b {
 		nm24PairsDot(s.pairs, a/8, b/8, x, ldx, y[a:], ldy, m)
 	}
-	if partial {
-		// The padded pass writes eight outputs: into scratch.
+	if tail {
 		var out [8]float32
 		for i := 0; i < m; i++ {
-			nm24PairsDot(s.pairs, b/8, b/8+1, x[i*ldx:], ldx, out[:], 8, 1)
+			nm24Tail(s.pairs, x[i*ldx:i*ldx+s.Cols], &out)
 			copy(y[i*ldy+b:i*ldy+r1], out[:r1-b])
 		}
 	}

@@ -105,3 +105,81 @@ reduce:
 done:
 	VZEROUPPER
 	RET
+
+// TPAIR(xr, o, acc) adds the tail pair's chunk at columns word o(R10) and
+// values 8·o(R11) times the x chunk in xr to acc.
+#define TPAIR(xr, o, acc) \
+	VPBROADCASTD o(R10), Y12;  \
+	VPSRLVD      Y15, Y12, Y12; \
+	VPERMPS      xr, Y12, Y13;  \
+	VFMADD231PS  (8*o)(R11), Y13, acc
+
+// func nm24TailAVX2(pairs, full, tail int, idx *uint32, val *float32, x *float32, out *float32, shifts *uint32, mask *int32)
+//
+// For each of pairs row pairs, the dot products of its two rows (lanes
+// 0–3 and 4–7) with x over full whole chunks and, with tail set, a last
+// chunk read under the lane mask, stored as two floats. Registers: R8
+// pairs left, R9 full chunks, R10/R11 columns and values, SI the chunk
+// of x, CX chunks left, DI out, Y14 the lane mask, Y15 the nibble shifts.
+TEXT ·nm24TailAVX2(SB), NOSPLIT, $0-72
+	MOVQ    pairs+0(FP), R8
+	MOVQ    full+8(FP), R9
+	MOVQ    idx+24(FP), R10
+	MOVQ    val+32(FP), R11
+	MOVQ    out+48(FP), DI
+	MOVQ    shifts+56(FP), AX
+	VMOVDQU (AX), Y15
+	MOVQ    mask+64(FP), AX
+	VMOVDQU (AX), Y14
+	TESTQ   R8, R8
+	JZ      tdone
+
+tpair:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   x+40(FP), SI
+	MOVQ   R9, CX
+
+ttwo:
+	CMPQ    CX, $2
+	JL      tone
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	TPAIR(Y8, 0, Y0)
+	TPAIR(Y9, 4, Y1)
+	ADDQ    $8, R10
+	ADDQ    $64, R11
+	ADDQ    $64, SI
+	SUBQ    $2, CX
+	JMP     ttwo
+
+tone:
+	TESTQ   CX, CX
+	JZ      tpartial
+	VMOVUPS (SI), Y8
+	TPAIR(Y8, 0, Y0)
+	ADDQ    $4, R10
+	ADDQ    $32, R11
+	ADDQ    $32, SI
+
+tpartial:
+	CMPQ       tail+16(FP), $0
+	JE         treduce
+	VMASKMOVPS (SI), Y14, Y8
+	TPAIR(Y8, 0, Y1)
+	ADDQ       $4, R10
+	ADDQ       $32, R11
+
+treduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VHADDPS      X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVQ        X0, (DI)
+	ADDQ         $8, DI
+	DECQ         R8
+	JNZ          tpair
+
+tdone:
+	VZEROUPPER
+	RET
