@@ -116,6 +116,18 @@ func (s *NM) MulDense(c []float32, ldc int, b []float32, ldb, p int, beta float3
 // MulVecBatch computes Y = ep(X·Wᵀ + beta·Y); see SparseMatrix.
 func (s *NM) MulVecBatch(y []float32, ldy int, x []float32, ldx, m int, beta float32, ep *Epilogue) {
 	s.checkShape()
+	if m == 1 && beta == 0 && s.pairs != nil && s.rowWork(s.Rows) < 2*sparseParallelWork {
+		// Batch 1 on the 2:4 layout, on this goroutine: for a 10-output
+		// layer the shared driver's dispatch cost as much as the product.
+		checkMatrix("MulVecBatch", "x", 1, s.Cols, x, ldx)
+		checkMatrix("MulVecBatch", "y", 1, s.Rows, y, ldy)
+		ep = checkSparseEpilogue(ep, 1, s.Rows)
+		s.dotBatch(0, s.Rows, x, ldx, y, ldy, 1)
+		if ep != nil {
+			ep.applyRow(y[:s.Rows], 0, 0)
+		}
+		return
+	}
 	sparseMulVecBatch(s, s.Threads, y, ldy, x, ldx, m, beta, ep)
 }
 
