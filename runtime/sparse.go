@@ -38,31 +38,30 @@ import (
 //	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel|BenchmarkNM24|BenchmarkStructuredPlusSparse' -benchtime 1000x -count 3
 //
 //	model, pruning, batch                 dense µs   sparse µs   speedup
-//	LeNet-300-100, 95% global, b1           20–30      4.5–6.9    3.94–4.75× *
-//	LeNet-300-100, 95% global, b64         452–497     77–87     5.7–6.0×
-//	LeNet-5, 90% global, b1                212–251     85–93     2.5–2.7× (3.0–3.2× in other runs)
-//	LeNet-300-100, 2:4 forced, b1           28–29      15        1.84–1.89×
-//	LeNet-300-100, 2:4 forced, b64         520–553    451–462    1.13–1.23×
-//	LeNet-5, Gemms 2:4 forced, b1          247–249    229–230    1.08×
-//	LeNet-5 structured 50% (dense), b1     196–228     61–77     2.9–3.2× vs the original
-//	LeNet-5 structured 50% + 90%, b1       187–217     20–29     7.5–9.6× vs the original
+//	LeNet-300-100, 95% global, b1           21–29     4.4–6.5    4.35–4.65×
+//	LeNet-300-100, 95% global, b64         393–420     77–107    3.9–5.1×
+//	LeNet-5, 90% global, b1                177–208     80–86     2.11–2.43×
+//	LeNet-300-100, 2:4 forced, b1           27–28      14        1.92–1.96×
+//	LeNet-300-100, 2:4 forced, b64         362–432    217–267    1.62–1.67×
+//	LeNet-5, Gemms 2:4 forced, b1          176–197    160–175    1.10–1.13×
+//	LeNet-5 structured 50% (dense), b1     194–245     55–63     3.5–4.1× vs the original
+//	LeNet-5 structured 50% + 90%, b1       193–292     32–33     6.0–9.0× vs the original
 //
-// * BSR8's batch-1 layout in 1×4 pairs, 2000 runs, -count 5, six runs
-// (3.57–3.80× with the former 1×8 layout, alternating with them):
-//
-//	go test ./runtime -run '^$' -bench 'BenchmarkSparseModel/lenet300-95-b1' -benchtime 2000x -count 5
+// These are after the worker pool began polling (runtime/kernels/pool.go),
+// which made the dense references faster (two threads now share products
+// of a few hundred µs) and the 2:4 ones at batch 64 too; earlier runs had
+// LeNet-300 at 95% b1 3.94–4.75× and b64 5.7–6.0×, LeNet-5 at 90%
+// 2.5–3.2×.
 //
 // Per layer: LeNet-300 at 95% fc1 7.0× (bsr1x8 at b1, the tuner's own
 // timings; 5–7× on the former 1×8 layout) and 7–9× (csr at b64); LeNet-5 at 90% conv2 4.6–5× on the
 // direct convolution (CSR taps over the image, ops_conv_sparse.go) where
 // im2col + CSR gave 1.3–1.4×, conv1 (77% nonzero) 1.4× on the direct
-// path too, fc1 2.0–2.5× (bsr1x8). 2:4 per Gemm (BenchmarkNM24Layers),
-// b1 / b64: LeNet-300 fc1 1.6× / 1.06–1.11×, fc2 1.8–2.4× / 1.5×, LeNet-5
-// fc1 1.55–1.9× / 0.8–0.9× (left dense by Tune); at b64 the 2:4 MulDense
-// kernel, one load of B per FMA, stays near dense GEMM.
+// path too, fc1 2.0–2.5× (bsr1x8). 2:4 per Gemm of every fixture, b1 and
+// b64, is bench/nm24_layers.sh (the README has its table): 1.3× or more
+// on every layer, but for single tunings hit by load.
 //
-// Machine caveat: AMD EPYC (Zen 3, AVX2+FMA), 2 vCPUs shared with other
-// jobs (load average 3–9 during the runs), GOMAXPROCS 2, Go 1.26,
+// Machine caveat: AMD EPYC (Zen 3, AVX2+FMA), 2 vCPUs, GOMAXPROCS 2, Go 1.26,
 // linux/amd64; expect ±20% between runs. Other architectures run the
 // generic Go sparse loops and will differ.
 const (

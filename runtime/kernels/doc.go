@@ -225,11 +225,10 @@
 //
 //	go test -run XXX -bench Crossover -cpu 2 -count 3 ./runtime/kernels
 //
-// (n³ products on one goroutine vs split, medians, same load): split is
-// faster in wall-clock time from 32³ on (64³: 26 vs 45 µs; 96³: 51 vs
-// 117 µs; 192³: 238 vs 1190 µs) but burns more CPU, mostly in the Go
-// scheduler's spinning while a worker wakes (GFLOP/cpu-s 25 vs 59 at
-// 64³, 49 vs 74 at 96³, 60 vs 79 at 192³). parallelWork = 2^19 splits
-// from m·n·k ≥ 2^20 (about 101³), trading a little CPU for latency only
-// where the wall-clock gain is about 2×.
+// (n³ products on one goroutine vs split, same run; re-measured after the
+// pool's workers began polling, pool.go): split is about even at 64³ (9.4–
+// 11.1 vs 8.1–10.7 µs), a little faster at 96³ (19–23 vs 22–23 µs) and
+// 1.3–1.9× faster from 128³ (38–45 vs 55–57 µs; 192³: 105–122 vs 172–198
+// µs), for 15–50% more CPU time. parallelWork = 2^19 splits from m·n·k ≥
+// 2^20 (about 101³), where splitting starts to pay.
 package kernels

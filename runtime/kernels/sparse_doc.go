@@ -126,7 +126,21 @@ package kernels
 //     (the kernel does one B load per FMA, dense Sgemm one per six; on
 //     64-column panels spmmNM<n>FullAVX2 keeps every other load off the
 //     load ports, and k-blocks of 96 rows of B: the sweep's nm2:4 at b64
-//     went from 1.41–1.45× to 1.76–1.78×).
+//     went from 1.41–1.45× to 1.76–1.78×). That is near the ceiling of
+//     the design: with one load per FMA it runs into the load ports, not
+//     the FMA units. `go test -run '^$' -bench
+//     'BenchmarkSparse/lenet300_fc1_b64_2:4' -cpu 1 ./runtime/kernels`:
+//     211–213 µs at best for 7.5M multiply-adds, 11 per cycle at 3.17
+//     GHz, against 12.5 for dense on the same product (374–380 µs for
+//     15M; the FMA units allow 16).
+//   - Batch-1 2:4 spends a VPERMPS (and a shift) per 8 values, which
+//     cost this CPU about as much as the FMA, so 2:4 beats dense GEMV by
+//     1.5–2×: on layers whose weights stream from L2 or L3 (LeNet's fc1)
+//     by the bytes it saves, on 10-output heads by its lean dispatch
+//     (MulVecBatch goes straight to the layout for one row of X; the last
+//     Rows%8 rows run as row pairs, nm24TailAVX2, not as a pass padded
+//     with zero rows). bench/nm24_layers.sh measures every fixture's
+//     Gemms.
 //   - Parallelism splits rows of W into shares of equal stored values
 //     once nnz·width ≥ 2^18 per goroutine (sparseParallelWork), on the
 //     worker pool (pool.go). Until its idle workers polled, the second
