@@ -16,12 +16,11 @@ import (
 // on the 2-vCPU virtual machines Poda is measured on, a task started about
 // 130 µs after it was queued (BenchmarkPoolStart), as long as a whole
 // LeNet-300 2:4 layer at batch 64 takes on one core, so splitting such
-// products gained nothing until workers polled. A polling worker yields
-// its processor every few polls (runtime.Gosched), so a goroutine woken
-// onto it does not wait for the polling to end. OpenMP
-// runtimes poll the same way (KMP_BLOCKTIME, GOMP_SPINCOUNT). At most
-// GOMAXPROCS-1 workers poll at once, so polling never takes the caller's
-// processor.
+// products gained nothing until workers polled. OpenMP runtimes poll the
+// same way (KMP_BLOCKTIME, GOMP_SPINCOUNT). A polling worker yields its
+// processor every few polls (runtime.Gosched), so a goroutine woken onto
+// it does not wait for the polling to end, and at most GOMAXPROCS-1
+// workers poll at once, so polling never takes the caller's processor.
 
 // Waiting for the workers polls as well (TaskGroup): a caller that blocks
 // in sync.WaitGroup.Wait is woken by the last worker's Done onto that
