@@ -15,6 +15,7 @@ import (
 	"github.com/podaml/poda/graph"
 	"github.com/podaml/poda/onnx"
 	"github.com/podaml/poda/runtime"
+	"github.com/podaml/poda/runtime/kernels"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -29,6 +30,9 @@ type benchResult struct {
 	ThroughputPerS float64 `json:"throughput_per_s"`
 	PeakBytes      int64   `json:"peak_bytes"`
 	Threads        int     `json:"threads"`
+	// WorkerSpinUs is how long idle worker threads polled for work before
+	// sleeping (--spin), in µs.
+	WorkerSpinUs float64 `json:"worker_spin_us"`
 	// Tuning says where the layers' formats came from: "tuned" (--tune,
 	// measured now), "cached" (the tuning file) or "heuristic".
 	Tuning string       `json:"tuning"`
@@ -48,7 +52,7 @@ type benchLayer struct {
 func init() {
 	register(&command{
 		name:  "bench",
-		usage: "MODEL [--batch N] [--runs N] [--tune] [--json]",
+		usage: "MODEL [--batch N] [--runs N] [--tune] [--spin D] [--json]",
 		short: "measure latency, throughput and peak memory in Poda's runtime",
 		long: `Bench runs MODEL on random inputs of the given batch size: a few warm-up runs,
 then repeated runs, and reports latency (min, median, p90), throughput
@@ -70,6 +74,12 @@ size, tied to a SHA-256 of the model file, so a changed model ignores it).
 Without --tune, bench and run use that file's entry for the batch size
 when there is one, else a density heuristic.
 
+Work split across threads runs on a pool of worker threads that poll for
+new work for --spin (default 500µs) before they sleep: a sleeping one took
+130 µs to wake on the 2-vCPU machines Poda is measured on, longer than many
+whole layers. Polling keeps a core busy for up to that long after each
+parallel step; --spin 0 shows the latency without it.
+
 --json prints one object; "layers" lists each weight layer's node, op,
 format and speedup (dense time / chosen time, measured when tuning now,
 else from the tuning file, else 1), and "tuning" says which.`,
@@ -79,6 +89,7 @@ else from the tuning file, else 1), and "tuning" says which.`,
 			threads := fs.Int("threads", 0, "worker `N` (0: all cores)")
 			asJSON := fs.Bool("json", false, "print one JSON object")
 			tune := fs.Bool("tune", false, "time each pruned layer in each sparse format at this batch size, keep the fastest and save the choice beside the model")
+			spin := fs.Duration("spin", kernels.DefaultWorkerSpin, "how long idle worker threads poll for work before they sleep (`D`; 0: sleep at once, as a device whose idle cores must sleep would)")
 			return func(ctx context.Context, args []string, w io.Writer) error {
 				if len(args) != 1 {
 					return usagef("bench takes one model, got %d arguments", len(args))
@@ -86,6 +97,10 @@ else from the tuning file, else 1), and "tuning" says which.`,
 				if *batch <= 0 {
 					return usagef("--batch %d must be positive", *batch)
 				}
+				if *spin < 0 {
+					return usagef("--spin %v must not be negative", *spin)
+				}
+				defer kernels.SetWorkerSpin(kernels.SetWorkerSpin(*spin))
 				m, err := graph.Load(args[0], onnx.Limits{})
 				if err != nil {
 					return err
@@ -109,7 +124,7 @@ else from the tuning file, else 1), and "tuning" says which.`,
 				if err != nil {
 					return err
 				}
-				r.Model, r.Tuning = args[0], tuning
+				r.Model, r.Tuning, r.WorkerSpinUs = args[0], tuning, float64(kernels.WorkerSpin())/float64(time.Microsecond)
 				for _, l := range layers {
 					sp := l.Speedup
 					if s, ok := cached[l.Node]; ok && tuning == "cached" && s > 0 {

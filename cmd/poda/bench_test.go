@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/podaml/poda/npy"
+	"github.com/podaml/poda/runtime/kernels"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -95,5 +96,36 @@ func TestBenchTune(t *testing.T) {
 	bench()
 	if r.Tuning != "heuristic" {
 		t.Errorf("changed model: tuning %q", r.Tuning)
+	}
+}
+
+// TestBenchSpin: --spin sets the pool's polling for the run (the JSON
+// reports the pool's setting while it ran), then restores the process's
+// setting; a negative one is refused.
+func TestBenchSpin(t *testing.T) {
+	const model = "../../testdata/models/lenet5.onnx"
+	before := kernels.SetWorkerSpin(kernels.DefaultWorkerSpin)
+	defer kernels.SetWorkerSpin(before)
+	for _, c := range []struct {
+		args []string
+		us   float64
+	}{{nil, 500}, {[]string{"--spin", "0"}, 0}, {[]string{"--spin", "2ms"}, 2000}} {
+		o, e, code := podaCmd(t, append([]string{"bench", model, "--runs", "5", "--batch", "4", "--json"}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("bench %v: %s", c.args, e)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(o), &r); err != nil {
+			t.Fatal(err, o)
+		}
+		if r.WorkerSpinUs != c.us || r.Runs != 5 || !(r.LatencyMsMed > 0) {
+			t.Errorf("bench %v: spin %v µs, runs %d, median %v ms; want spin %v", c.args, r.WorkerSpinUs, r.Runs, r.LatencyMsMed, c.us)
+		}
+		if got := kernels.WorkerSpin(); got != kernels.DefaultWorkerSpin {
+			t.Errorf("bench %v left the spin at %v", c.args, got)
+		}
+	}
+	if _, e, code := podaCmd(t, "bench", model, "--spin", "-1ms"); code == 0 {
+		t.Errorf("--spin -1ms accepted: %s", e)
 	}
 }

@@ -54,6 +54,9 @@ func SetWorkerSpin(d time.Duration) time.Duration {
 	return time.Duration(poolSpin.Swap(int64(max(d, 0))))
 }
 
+// WorkerSpin returns how long an idle worker polls before it blocks.
+func WorkerSpin() time.Duration { return time.Duration(poolSpin.Load()) }
+
 // StartWorkers makes sure at least n pool workers run.
 func StartWorkers(n int) {
 	poolMu.Lock()

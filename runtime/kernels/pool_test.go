@@ -95,6 +95,9 @@ func TestSetWorkerSpin(t *testing.T) {
 	if got := SetWorkerSpin(time.Millisecond); got != 0 {
 		t.Errorf("a negative spin was kept as %v, want 0", got)
 	}
+	if got := WorkerSpin(); got != time.Millisecond {
+		t.Errorf("WorkerSpin = %v after SetWorkerSpin(1ms)", got)
+	}
 	if got := SetWorkerSpin(old); got != time.Millisecond {
 		t.Errorf("SetWorkerSpin returned %v, want 1ms", got)
 	}
