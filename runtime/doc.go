@@ -45,8 +45,10 @@
 //     largest set of simultaneously live values, not their sum.
 //
 // Each Run takes an arena (the buffer, tensor headers bound to it and
-// scratch space for im2col and the like) from a sync.Pool owned by the
-// plan, so concurrent Runs never share buffers and a steady-state Run
+// scratch space for im2col and the like) from a free list owned by the
+// plan (internal/freelist; a plan keeps as many arenas as it ever had Runs
+// at once, until the Session drops the plan), so concurrent Runs never
+// share buffers and a steady-state Run
 // allocates only its output tensors and the result map, on one thread or
 // several: loops split across goroutines run on the long-lived workers of
 // runtime/kernels' pool (workers.go), which poll for new work for half a

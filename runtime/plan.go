@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/internal/freelist"
 	"github.com/podaml/poda/tensor"
 )
 
@@ -150,8 +150,8 @@ type plan struct {
 	rebind     []int // alias slots whose root is bound at each Run
 	scratch    int   // float32 elements
 	threads    int
-	pool       sync.Pool     // *arena
-	layers     []LayerFormat // the Conv, Gemm and MatMul layers with constant weights
+	arenas     freelist.List[arena] // idle arenas (not a sync.Pool: see internal/freelist)
+	layers     []LayerFormat        // the Conv, Gemm and MatMul layers with constant weights
 }
 
 // planKey identifies the inputs a plan was made for: their shapes and the
@@ -221,6 +221,7 @@ func alignUp(n, a int) int { return (n + a - 1) / a * a }
 // makePlan plans the session's graph for the given inputs.
 func (s *Session) makePlan(inputs []*tensor.Tensor) (*plan, error) {
 	p := &plan{threads: s.threads}
+	p.arenas.New = p.newArena
 	p.key.dtypes = make([]tensor.DType, len(inputs))
 	p.key.shapes = make([][]int, len(inputs))
 	p.key.values = make([]*tensor.Tensor, len(inputs))

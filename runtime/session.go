@@ -316,10 +316,7 @@ func (p *plan) execute(ctx context.Context, ins, outs []*tensor.Tensor) (err err
 			err = fmt.Errorf("runtime: %s: internal error: %v", name, r)
 		}
 	}()
-	a, _ := p.pool.Get().(*arena)
-	if a == nil {
-		a = p.newArena()
-	}
+	a := p.arenas.Get()
 	defer func() {
 		for _, si := range p.inputs {
 			a.t[si] = tensor.Tensor{}
@@ -330,7 +327,7 @@ func (p *plan) execute(ctx context.Context, ins, outs []*tensor.Tensor) (err err
 			}
 		}
 		a.env.ctx = nil
-		p.pool.Put(a)
+		p.arenas.Put(a)
 	}()
 	for i, si := range p.inputs {
 		a.t[si] = *ins[i]

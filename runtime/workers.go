@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/podaml/poda/internal/freelist"
 	"github.com/podaml/poda/runtime/kernels"
 )
 
@@ -22,7 +23,7 @@ import (
 // kernels.RunQueued), so a loop nested in a chunk on a worker cannot wait
 // for a worker that is busy waiting for it.
 
-var freeLoops sync.Map // reflect.Type of the job → *loopFree[J]
+var freeLoops sync.Map // reflect.Type of the job → *freelist.List[loop[J]]
 
 // loop is one parallel loop: job j over [0, n) in t chunks.
 type loop[J chunker] struct {
@@ -30,7 +31,7 @@ type loop[J chunker] struct {
 	t, n int
 	next atomic.Int64      // the next chunk to take
 	wg   kernels.TaskGroup // the chunks and the help requests
-	free *loopFree[J]
+	free *freelist.List[loop[J]]
 
 	mu       sync.Mutex
 	panicked any // the first panic of a chunk
@@ -71,34 +72,21 @@ func (l *loop[J]) runChunk(i int) {
 func (l *loop[J]) release() {
 	var zero J
 	l.j, l.panicked = zero, nil
-	l.free.mu.Lock()
-	l.free.loops = append(l.free.loops, l)
-	l.free.mu.Unlock()
+	l.free.Put(l)
 }
 
-// loopFree holds the idle loops of one job type; it grows to the number of
-// such loops ever in flight at once and stays there.
-type loopFree[J chunker] struct {
-	mu    sync.Mutex
-	loops []*loop[J]
-}
-
-// newLoop returns an idle or new loop for jobs of type J.
+// newLoop returns an idle or new loop for jobs of type J, from the free
+// list of its job type.
 func newLoop[J chunker]() *loop[J] {
 	key := reflect.TypeFor[J]()
 	f, ok := freeLoops.Load(key)
 	if !ok {
-		f, _ = freeLoops.LoadOrStore(key, new(loopFree[J]))
+		f, _ = freeLoops.LoadOrStore(key, new(freelist.List[loop[J]]))
 	}
-	free := f.(*loopFree[J])
-	free.mu.Lock()
-	defer free.mu.Unlock()
-	if n := len(free.loops); n > 0 {
-		l := free.loops[n-1]
-		free.loops = free.loops[:n-1]
-		return l
-	}
-	return &loop[J]{free: free}
+	free := f.(*freelist.List[loop[J]])
+	l := free.Get()
+	l.free = free
+	return l
 }
 
 // parallelChunks runs j over [0, n) in exactly t chunks, chunk i over

@@ -85,8 +85,10 @@
 // operand that is not split. Chunks follow the global 6×16 tile grid and
 // every goroutine uses the same k blocking, so results are bitwise
 // identical at any GOMAXPROCS (TestSgemmDeterministic). Contexts and
-// buffers are recycled through a sync.Pool, so a steady-state call does
-// not allocate (TestSgemmAllocs).
+// buffers are recycled through a free list (internal/freelist: a
+// sync.Pool missed whenever the caller had moved to another processor),
+// so a steady-state call does not allocate, split or not
+// (TestSgemmAllocs).
 //
 // # Vector kernels
 //

@@ -3,9 +3,10 @@ package kernels
 import (
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/podaml/poda/internal/freelist"
 )
 
 // Register tile and cache blocking (see doc.go for how they were chosen).
@@ -35,8 +36,8 @@ var parallelWork = 1 << 19
 // slice.
 //
 // Large products are split across up to runtime.GOMAXPROCS goroutines;
-// packing buffers come from a sync.Pool, so steady-state calls do not
-// allocate. Sgemm is safe for concurrent use on distinct outputs.
+// packing buffers are recycled (internal/freelist), so steady-state calls
+// do not allocate. Sgemm is safe for concurrent use on distinct outputs.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	SgemmEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 }
@@ -104,15 +105,16 @@ func SgemmEpilogue(transA, transB bool, m, n, k int, alpha float32, a []float32,
 // sgemmBlocked is the packed, blocked and parallel product; ap, if not
 // nil, is op(A) already packed by PackA.
 func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, ap []float32) {
-	g := ctxPool.Get().(*gemmCtx)
+	g := ctxFree.Get()
 	*g = gemmCtx{
 		transA: transA, transB: transB,
 		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-		ep:   ep,
-		ap:   ap,
-		work: g.work,
+		ep:    ep,
+		ap:    ap,
+		work:  g.work,
+		tasks: g.tasks,
 	}
 	g.lo, g.hi, g.fused = ep.clamp()
 	procs := 1
@@ -122,7 +124,7 @@ func sgemmBlocked(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 	g.split(procs)
 	g.parallel()
 	g.a, g.b, g.c, g.ep, g.ap = nil, nil, nil, nil, nil
-	ctxPool.Put(g)
+	ctxFree.Put(g)
 }
 
 // checkMatrix panics unless s can hold a rows×cols row-major matrix with
@@ -175,7 +177,7 @@ func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int,
 		arow = a[:k]
 	} else {
 		// Row i of op(A) is a column of A: gather it.
-		g = ctxPool.Get().(*gemmCtx)
+		g = ctxFree.Get()
 		if len(g.work) == 0 {
 			g.work = make([]workerBuf, 1)
 		}
@@ -204,7 +206,7 @@ func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int,
 		ep.applyRow(c, i, 0)
 	}
 	if g != nil {
-		ctxPool.Put(g)
+		ctxFree.Put(g)
 	}
 }
 
@@ -212,7 +214,7 @@ func gemvRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int,
 // layer): one column of C, computed with Dot over A's rows or Axpy over
 // its columns (transA) instead of packing.
 func gemvCol(transA, transB bool, m, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
-	g := ctxPool.Get().(*gemmCtx)
+	g := ctxFree.Get()
 	if len(g.work) == 0 {
 		g.work = make([]workerBuf, 1)
 	}
@@ -251,11 +253,11 @@ func gemvCol(transA, transB bool, m, k int, alpha float32, a []float32, lda int,
 	if ep != nil {
 		ep.apply(c, ldc, 0, 0, m, 1)
 	}
-	ctxPool.Put(g)
+	ctxFree.Put(g)
 }
 
 // gemmCtx carries one Sgemm call through its goroutines; it and its
-// buffers are recycled through ctxPool.
+// buffers are recycled through ctxFree.
 type gemmCtx struct {
 	transA, transB bool
 	m, n, k        int
@@ -289,7 +291,7 @@ type workerBuf struct {
 	tmp   [mr * nr]float32
 }
 
-var ctxPool = sync.Pool{New: func() any { return new(gemmCtx) }}
+var ctxFree freelist.List[gemmCtx] // contexts with their packing buffers
 
 // split chooses the number of goroutines (at most procs, and one per
 // parallelWork of m·n·k) and whether they share out rows or columns of C:

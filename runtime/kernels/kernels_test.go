@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/podaml/poda/internal/testalloc"
 )
 
 // impls runs f once per available implementation: with the assembly (if
@@ -287,8 +290,10 @@ func TestSgemmEpilogue(t *testing.T) {
 
 func TestSgemmAllocs(t *testing.T) {
 	if raceEnabled {
-		t.Skip("sync.Pool drops items under -race")
+		t.Skip("the race detector allocates")
 	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	defer SetWorkerSpin(SetWorkerSpin(time.Second)) // see internal/testalloc
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, sz := range [][3]int{{1, 300, 784}, {3, 300, 784}, {64, 1, 576}, {64, 300, 784}, {256, 100, 300}, {20, 576, 25}, {200, 200, 200}} {
 		m, n, k := sz[0], sz[1], sz[2]
@@ -303,6 +308,12 @@ func TestSgemmAllocs(t *testing.T) {
 			f() // warm the pools and start the workers
 			if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
 				t.Errorf("%v transB=%v: %v allocations per call, want 0", sz, transB, allocs)
+			}
+			// Split over two goroutines too (AllocsPerRun runs at
+			// GOMAXPROCS 1); below 0.5 leaves room for a stray
+			// allocation of the test framework, not one per call.
+			if allocs := testalloc.PerRun(20, f); allocs >= 0.5 {
+				t.Errorf("%v transB=%v at GOMAXPROCS 2: %v allocations per call, want 0", sz, transB, allocs)
 			}
 		}
 	}

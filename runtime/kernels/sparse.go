@@ -3,7 +3,8 @@ package kernels
 import (
 	"fmt"
 	"runtime"
-	"sync"
+
+	"github.com/podaml/poda/internal/freelist"
 )
 
 // SparseMatrix is a constant rows×cols weight matrix W stored in a sparse
@@ -22,7 +23,7 @@ import (
 //
 // Large products are split by rows of W over up to Threads goroutines (0:
 // runtime.GOMAXPROCS); small ones stay on the calling goroutine. Scratch
-// comes from a sync.Pool, so steady-state calls do not allocate.
+// is recycled (internal/freelist), so steady-state calls do not allocate.
 type SparseMatrix interface {
 	// Dims returns the dense shape of W.
 	Dims() (rows, cols int)
@@ -93,7 +94,7 @@ type batchDotter interface {
 }
 
 // sparseJob carries one sparse product through its goroutines; it and its
-// scratch are recycled through sparseJobPool.
+// scratch are recycled through sparseJobs.
 type sparseJob struct {
 	w       sparseRows
 	threads int
@@ -114,17 +115,17 @@ type sparseJob struct {
 	xt, yt    []float32 // transposition scratch for MulVecBatch
 }
 
-var sparseJobPool = sync.Pool{New: func() any { return new(sparseJob) }}
+var sparseJobs freelist.List[sparseJob]
 
 func getSparseJob(w sparseRows, threads int) *sparseJob {
-	j := sparseJobPool.Get().(*sparseJob)
+	j := sparseJobs.Get()
 	j.w, j.threads = w, threads
 	return j
 }
 
 func putSparseJob(j *sparseJob) {
 	j.w, j.b, j.c, j.ep, j.batch = nil, nil, nil, nil, nil
-	sparseJobPool.Put(j)
+	sparseJobs.Put(j)
 }
 
 // run computes all rows of W, splitting them into shares of about equal

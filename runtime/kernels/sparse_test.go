@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/podaml/poda/graph"
+	"github.com/podaml/poda/internal/testalloc"
 	"github.com/podaml/poda/onnx"
 )
 
@@ -395,7 +398,22 @@ func TestSparseFastMatchesGeneric(t *testing.T) {
 
 func TestSparseAllocs(t *testing.T) {
 	if raceEnabled {
-		t.Skip("sync.Pool drops items under -race")
+		t.Skip("the race detector allocates")
+	}
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2))
+	defer SetWorkerSpin(SetWorkerSpin(time.Second)) // see internal/testalloc
+	// noAllocs checks f at GOMAXPROCS 1 (AllocsPerRun) and split over two
+	// goroutines (testalloc; below 0.5 leaves room for a stray
+	// allocation of the test framework, not one per call).
+	noAllocs := func(what string, f func()) {
+		t.Helper()
+		f() // warm the pools and start the workers
+		if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", what, allocs)
+		}
+		if allocs := testalloc.PerRun(20, f); allocs >= 0.5 {
+			t.Errorf("%s at GOMAXPROCS 2: %v allocations per call, want 0", what, allocs)
+		}
 	}
 	r := rand.New(rand.NewPCG(31, 32))
 	const rows, cols = 300, 784
@@ -404,18 +422,10 @@ func TestSparseAllocs(t *testing.T) {
 	ep := &Epilogue{Bias: randSlice(r, rows), Act: ActRelu}
 	for _, s := range spBuild(t, w, rows, cols, [2]int{2, 4}) {
 		for _, m := range []int{1, 64} {
-			f := func() { s.MulVecBatch(y, rows, x, cols, m, 0, ep) }
-			f() // warm the pools and start the workers
-			if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
-				t.Errorf("%s MulVecBatch m=%d: %v allocations per call, want 0", s.Format(), m, allocs)
-			}
+			noAllocs(fmt.Sprintf("%s MulVecBatch m=%d", s.Format(), m), func() { s.MulVecBatch(y, rows, x, cols, m, 0, ep) })
 		}
 		epr := &Epilogue{Bias: randSlice(r, rows), BiasPerRow: true}
-		f := func() { s.MulDense(y, 64, x, 64, 64, 0, epr) }
-		f()
-		if allocs := testing.AllocsPerRun(20, f); allocs != 0 {
-			t.Errorf("%s MulDense: %v allocations per call, want 0", s.Format(), allocs)
-		}
+		noAllocs(s.Format()+" MulDense", func() { s.MulDense(y, 64, x, 64, 64, 0, epr) })
 	}
 }
 
