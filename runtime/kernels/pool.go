@@ -103,32 +103,47 @@ func poolWorker() {
 // nextTask returns the next queued task, polling for up to the spin time
 // (when fewer than GOMAXPROCS-1 workers poll) before it blocks.
 func nextTask() Task {
-	select {
-	case t := <-poolCh:
-		return t
-	default:
-	}
-	if spin := poolSpin.Load(); spin > 0 {
-		if poolPolling.Add(1) < int32(runtime.GOMAXPROCS(0)) {
-			deadline := time.Now().Add(time.Duration(spin))
-			for i := 1; ; i++ {
-				select {
-				case t := <-poolCh:
-					poolPolling.Add(-1)
-					return t
-				default:
-				}
-				if i%64 == 0 {
-					if time.Now().After(deadline) {
-						break
-					}
-					runtime.Gosched() // let what waits for this processor run
-				}
-			}
+	var t Task
+	take := func() bool {
+		select {
+		case t = <-poolCh:
+			return true
+		default:
+			return false
 		}
-		poolPolling.Add(-1)
 	}
+	if take() {
+		return t
+	}
+	if poolPolling.Add(1) < int32(runtime.GOMAXPROCS(0)) && poll(take) {
+		poolPolling.Add(-1)
+		return t
+	}
+	poolPolling.Add(-1)
 	return <-poolCh
+}
+
+// poll calls done until it reports true, for up to the spin time; every
+// 64 calls it yields the processor, so that what waits for it runs. It
+// reports whether done did.
+func poll(done func() bool) bool {
+	if done() {
+		return true
+	}
+	spin := poolSpin.Load()
+	if spin <= 0 {
+		return false
+	}
+	deadline := time.Now().Add(time.Duration(spin))
+	for i := 1; !done(); i++ {
+		if i%64 == 0 {
+			if time.Now().After(deadline) {
+				return false
+			}
+			runtime.Gosched()
+		}
+	}
+	return true
 }
 
 // TaskGroup waits for a product's tasks, as sync.WaitGroup does, but Wait
@@ -154,18 +169,8 @@ func (g *TaskGroup) Done() {
 
 // Wait returns once every task added is done.
 func (g *TaskGroup) Wait() {
-	if spin := poolSpin.Load(); spin > 0 && g.n.Load() > 0 {
-		deadline := time.Now().Add(time.Duration(spin))
-		for i := 1; g.n.Load() > 0; i++ {
-			if i%64 == 0 {
-				if time.Now().After(deadline) {
-					break
-				}
-				// A task handed to a blocked worker may wait to run
-				// on this very processor.
-				runtime.Gosched()
-			}
-		}
-	}
+	// A task handed to a blocked worker may wait to run on this very
+	// processor: poll yields it.
+	poll(func() bool { return g.n.Load() <= 0 })
 	g.wg.Wait()
 }
