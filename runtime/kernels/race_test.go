@@ -2,6 +2,6 @@
 
 package kernels
 
-// raceEnabled reports a -race build, where sync.Pool drops items on
-// purpose and allocation counts mean nothing.
+// raceEnabled reports a -race build, whose instrumentation allocates, so
+// allocation counts mean nothing there.
 const raceEnabled = true
