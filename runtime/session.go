@@ -24,15 +24,15 @@ type Options struct {
 	// at most half its values nonzero) in dense and in each sparse format
 	// that fits it, and each other Conv in dense and "direct", at each new
 	// input signature when planning, and keeps the fastest (dense unless a
-	// format is measurably faster). Without
-	// it, the format follows a density heuristic (sparse.go).
+	// format is measurably faster). Without it, the format follows a
+	// density heuristic (sparse.go).
 	Tune bool
 	// Formats forces the format of layers by node name (or, for an
 	// unnamed node, its first output's name): "dense", "csr", "bsr1x8"
 	// (or "bsr8"), "nm2:4" and other N:M, and for ungrouped stride-1
 	// convolutions "direct" (CSR taps over the image, no im2col). A format
-	// the weight does not fit runs dense. It takes precedence over Tune; LoadTuning reads one
-	// from a tuning file.
+	// the weight does not fit runs dense. It takes precedence over Tune;
+	// LoadTuning reads one from a tuning file.
 	Formats map[string]string
 }
 
@@ -202,10 +202,10 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (ma
 	if err != nil {
 		return nil, err
 	}
-	var obuf [8]*tensor.Tensor
-	outs := obuf[:0]
+	var obuf [8]*tensor.Tensor // most models' outputs, without an allocation
+	outs := obuf[:]
 	if len(p.outputs) > len(obuf) {
-		outs = make([]*tensor.Tensor, 0, len(p.outputs))
+		outs = make([]*tensor.Tensor, len(p.outputs))
 	}
 	outs = outs[:len(p.outputs)]
 	if err := p.execute(ctx, ins, outs); err != nil {
@@ -302,7 +302,7 @@ func (s *Session) planFor(ins []*tensor.Tensor) (*plan, error) {
 	return p, nil
 }
 
-// execute runs the plan's steps on an arena from the pool and sets outs
+// execute runs the plan's steps on an arena from its free list and sets outs
 // (one per session output) to the outputs. A panic in an op (a bug, or
 // input contents an op does not check) becomes an error naming the node.
 func (p *plan) execute(ctx context.Context, ins, outs []*tensor.Tensor) (err error) {
